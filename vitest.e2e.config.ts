@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
-import { useSwiftShaderEnv } from './scripts/swiftshader.ts';
+import { prepareSwiftShaderEnv } from './scripts/swiftshader.ts';
 
 /** Browser end-to-end tests: the built app in Chromium (WebGPU on SwiftShader) via playwright-core. */
-await useSwiftShaderEnv();
+await prepareSwiftShaderEnv();
 
 export default defineConfig({
   test: {

@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { useSwiftShaderEnv } from './scripts/swiftshader.ts';
+import { prepareSwiftShaderEnv } from './scripts/swiftshader.ts';
 
 /**
  * GPU tests: Node with npm `webgpu` (Dawn). Where no real GPU exists, Dawn runs on SwiftShader;
@@ -7,7 +7,7 @@ import { useSwiftShaderEnv } from './scripts/swiftshader.ts';
  * reads LD_LIBRARY_PATH only at process start. A real Vulkan driver (VK_ICD_FILENAMES set by the
  * caller) takes precedence.
  */
-await useSwiftShaderEnv();
+await prepareSwiftShaderEnv();
 
 export default defineConfig({
   test: {

@@ -44,7 +44,7 @@ export async function findSwiftShader(): Promise<SwiftShaderEnv> {
 }
 
 /** Sets the environment so that child processes (Vitest workers) load Dawn on SwiftShader. */
-export async function useSwiftShaderEnv(): Promise<SwiftShaderEnv> {
+export async function prepareSwiftShaderEnv(): Promise<SwiftShaderEnv> {
   const env = await findSwiftShader();
   process.env.VK_ICD_FILENAMES ??= env.icd;
   const ld = process.env.LD_LIBRARY_PATH;
