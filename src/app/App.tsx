@@ -1,7 +1,23 @@
+import { ErrorAlert } from './error-alert.tsx';
+import { ModelPanel } from './model-panel.tsx';
+import { SettingsPanel } from './settings-panel.tsx';
+import { WebGpuStatusView } from './webgpu-status.tsx';
+import './app.css';
+
 export function App() {
   return (
-    <main>
-      <h1>lorafuse</h1>
-    </main>
+    <div className="app">
+      <header className="app-header">
+        <h1>lorafuse</h1>
+        <WebGpuStatusView />
+      </header>
+      <ErrorAlert />
+      <main className="app-main">
+        <ModelPanel />
+        <aside>
+          <SettingsPanel />
+        </aside>
+      </main>
+    </div>
   );
 }

@@ -1,0 +1,98 @@
+import type { FormEvent } from 'react';
+import { useAppStore } from '../state/store.ts';
+import { useActions } from './actions-context.tsx';
+import { formatBytes } from './format-bytes.ts';
+
+export function ModelPanel() {
+  const actions = useActions();
+  const repo = useAppStore((s) => s.modelRepo);
+  const revision = useAppStore((s) => s.modelRevision);
+  const setRepo = useAppStore((s) => s.setModelRepo);
+  const setRevision = useAppStore((s) => s.setModelRevision);
+  const loading = useAppStore((s) => s.listingStatus === 'loading');
+
+  const onSubmit = (e: FormEvent) => {
+    e.preventDefault();
+    void actions.listModelFiles();
+  };
+
+  return (
+    <section className="panel" aria-labelledby="model-heading">
+      <h2 id="model-heading">Model</h2>
+      <form className="row" onSubmit={onSubmit}>
+        <label className="field grow">
+          <span>Model repository</span>
+          <input
+            value={repo}
+            onChange={(e) => setRepo(e.target.value)}
+            placeholder="stable-diffusion-v1-5/stable-diffusion-v1-5"
+            spellCheck={false}
+            autoComplete="off"
+          />
+        </label>
+        <label className="field">
+          <span>Revision</span>
+          <input
+            value={revision}
+            onChange={(e) => setRevision(e.target.value)}
+            placeholder="main"
+            spellCheck={false}
+            autoComplete="off"
+          />
+        </label>
+        <button type="submit" disabled={loading} aria-busy={loading}>
+          List files
+        </button>
+      </form>
+      <FileTable />
+    </section>
+  );
+}
+
+function FileTable() {
+  const status = useAppStore((s) => s.listingStatus);
+  const files = useAppStore((s) => s.files);
+  const listedRepo = useAppStore((s) => s.listedRepo);
+  const listedRevision = useAppStore((s) => s.listedRevision);
+
+  if (status === 'loading')
+    return (
+      <p className="muted" aria-live="polite">
+        Listing files…
+      </p>
+    );
+  if (status !== 'done' || !listedRepo) return null;
+  const total = files.reduce((sum, f) => sum + (f.type === 'file' ? f.size : 0), 0);
+  const where = `${listedRepo}${listedRevision ? `@${listedRevision}` : ''}`;
+  return (
+    <table className="files" aria-label={`Files of ${where}`}>
+      <caption>
+        {files.length} entries in <code>{where}</code>, {formatBytes(total)} in all
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Path</th>
+          <th scope="col" className="num">
+            Size
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {files.map((f) => (
+          <tr key={f.path}>
+            <td className="path">{f.type === 'directory' ? `${f.path}/` : f.path}</td>
+            <td className="num">
+              {f.type === 'file' ? (
+                <data value={f.size} title={`${f.size.toLocaleString('en-US')} bytes`}>
+                  {formatBytes(f.size)}
+                </data>
+              ) : (
+                <span className="muted">folder</span>
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}

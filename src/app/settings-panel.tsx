@@ -1,0 +1,55 @@
+import { selectHubUrl } from '../state/slices/settings.ts';
+import { useAppStore } from '../state/store.ts';
+
+export function SettingsPanel() {
+  const hubUrl = useAppStore(selectHubUrl);
+  const fromQuery = useAppStore((s) => s.sessionHubUrl !== null);
+  const token = useAppStore((s) => s.token);
+  const rememberToken = useAppStore((s) => s.rememberToken);
+  const setHubUrl = useAppStore((s) => s.setHubUrl);
+  const setToken = useAppStore((s) => s.setToken);
+  const setRememberToken = useAppStore((s) => s.setRememberToken);
+
+  return (
+    <section className="panel" aria-labelledby="settings-heading">
+      <h2 id="settings-heading">Settings</h2>
+      <label className="field">
+        <span>Hub URL</span>
+        <input
+          type="url"
+          value={hubUrl}
+          onChange={(e) => setHubUrl(e.target.value)}
+          spellCheck={false}
+          autoComplete="off"
+          aria-describedby={fromQuery ? 'hub-url-note' : undefined}
+        />
+      </label>
+      {fromQuery && (
+        <p id="hub-url-note" className="note">
+          From the page's <code>?hub=</code> parameter, for this visit only.
+        </p>
+      )}
+      <label className="field">
+        <span>Hub token</span>
+        <input
+          type="password"
+          value={token}
+          onChange={(e) => setToken(e.target.value)}
+          placeholder="hf_…"
+          autoComplete="off"
+          spellCheck={false}
+          aria-describedby="token-note"
+        />
+      </label>
+      <label className="check">
+        <input type="checkbox" checked={rememberToken} onChange={(e) => setRememberToken(e.target.checked)} />
+        <span>Remember token</span>
+      </label>
+      <p id="token-note" className="note">
+        {rememberToken
+          ? 'The token is saved in this browser (localStorage).'
+          : 'The token stays in memory and is forgotten when you close the page.'}
+      </p>
+    </section>
+  );
+}

@@ -1,0 +1,63 @@
+/** Helpers shared by the state tests: an in-memory StateStorage and a scriptable fake EngineApi. */
+import type { StateStorage } from 'zustand/middleware';
+import type { EngineApi, EngineStatus, HubOptions, ListRepoFilesOptions, RepoFile } from '../../src/api.ts';
+
+export function memoryStorage(
+  initial: Record<string, string> = {},
+): StateStorage & { data: Map<string, string> } {
+  const data = new Map(Object.entries(initial));
+  return {
+    data,
+    getItem: (k) => data.get(k) ?? null,
+    setItem: (k, v) => {
+      data.set(k, v);
+    },
+    removeItem: (k) => {
+      data.delete(k);
+    },
+  };
+}
+
+export const SWIFTSHADER_STATUS: EngineStatus = {
+  webgpu: {
+    available: true,
+    adapter: { vendor: 'google', architecture: 'swiftshader', device: '', description: 'SwiftShader' },
+    features: ['float32-filterable', 'shader-f16'],
+    limits: { maxBufferSize: 268435456, maxStorageBufferBindingSize: 134217728 },
+    shaderF16: true,
+  },
+  backend: 'webgpu',
+  backendReason: 'WebGPU on google swiftshader',
+};
+
+export interface FakeEngine extends EngineApi {
+  calls: Array<
+    | { method: 'getStatus' }
+    | { method: 'setHubOptions'; options: HubOptions }
+    | { method: 'listRepoFiles'; repo: string; options: ListRepoFilesOptions | undefined }
+  >;
+}
+
+/** Every method records its call, then runs the given behaviour (default: a fixed answer). */
+export function fakeEngine(
+  behaviour: {
+    getStatus?: () => Promise<EngineStatus>;
+    listRepoFiles?: (repo: string, options?: ListRepoFilesOptions) => Promise<RepoFile[]>;
+  } = {},
+): FakeEngine {
+  const calls: FakeEngine['calls'] = [];
+  return {
+    calls,
+    getStatus: () => {
+      calls.push({ method: 'getStatus' });
+      return behaviour.getStatus ? behaviour.getStatus() : Promise.resolve(SWIFTSHADER_STATUS);
+    },
+    setHubOptions: async (options) => {
+      calls.push({ method: 'setHubOptions', options });
+    },
+    listRepoFiles: (repo, options) => {
+      calls.push({ method: 'listRepoFiles', repo, options });
+      return behaviour.listRepoFiles ? behaviour.listRepoFiles(repo, options) : Promise.resolve([]);
+    },
+  };
+}
