@@ -13,6 +13,13 @@
  * | `lokr`         | `w1` or (`w1a`,`w1b`); `w2` or (`w2a`,`w2b`[,`t2`])                            | alpha / rank, 1 when w1 and w2 are full |
  * | `full`         | `diff` [weight shape]; `diffBias`? [out]                                       | 1              |
  * | `norm`         | `wNorm` [C]; `bNorm`? [C]                                                      | 1              |
+ *
+ * What convert.ts guarantees beyond the table: `alpha` is resolved (a file alpha of 0 or none is
+ * stored as the rank; PEFT `lora_alpha`/`alpha_pattern` applied; rsLoRA stored as alpha*sqrt(r),
+ * so alpha / rank is always the scale); `full`, `norm` and two-full-factor `lokr` modules have
+ * alpha = rank = 1. LoHa Tucker keeps LyCORIS's `w1a`/`w2a` [r,out] and `w1b`/`w2b` [r,in];
+ * conv LoKr's `w2b` may be [r,d*kh*kw] or [r,d,kh,kw] (both occur). A 1x1 conv may carry
+ * linear-shaped factors and vice versa (validate.ts accepts both).
  */
 
 export type Component = 'unet' | 'text_encoder' | 'text_encoder_2';
