@@ -1,2 +1,6 @@
 // Each command registers itself here with a lazy import of its module.
-export {};
+import { registerCommand } from '../main.ts';
+
+registerCommand('delta', async () => (await import('./delta.ts')).run);
+registerCommand('convert', async () => (await import('./convert.ts')).run);
+registerCommand('inspect', async () => (await import('./inspect.ts')).run);
