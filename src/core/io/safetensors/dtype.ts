@@ -1,0 +1,49 @@
+/**
+ * Safetensors element types and their sizes in bytes, as the Rust `safetensors` crate spells them.
+ */
+export type Dtype =
+  | 'F64'
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'F8_E4M3'
+  | 'F8_E5M2'
+  | 'I64'
+  | 'I32'
+  | 'I16'
+  | 'I8'
+  | 'U64'
+  | 'U32'
+  | 'U16'
+  | 'U8'
+  | 'BOOL';
+
+const SIZES: Readonly<Record<Dtype, number>> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+};
+
+/** Every dtype this reader knows, in a stable order. */
+export const DTYPES: readonly Dtype[] = Object.keys(SIZES) as Dtype[];
+
+export function isDtype(s: unknown): s is Dtype {
+  return typeof s === 'string' && Object.hasOwn(SIZES, s);
+}
+
+/** Bytes per element. */
+export function dtypeSize(d: Dtype): number {
+  return SIZES[d];
+}
