@@ -32,6 +32,18 @@ export interface ListRepoFilesOptions {
   revision?: string;
 }
 
+/** This origin's storage as the browser reports it (`navigator.storage.estimate()`), for the UI. */
+export interface StorageInfo {
+  /** Bytes this origin uses (Cache Storage, IndexedDB, ...), as the browser estimates them. */
+  usage: number;
+  /** Bytes this origin may use. */
+  quota: number;
+  /** Whether the browser promised not to evict this origin's data (`navigator.storage.persisted()`). */
+  persisted: boolean;
+  /** Bytes of Hub files (models, LoRAs) in the engine's cache; null without a cache. */
+  hubCacheBytes: number | null;
+}
+
 export interface EngineApi {
   /** WebGPU adapter, features and limits as the worker sees them, and the backend chosen. */
   getStatus(): Promise<EngineStatus>;
@@ -39,4 +51,12 @@ export interface EngineApi {
   setHubOptions(options: HubOptions): Promise<void>;
   /** Every file of a Hub repo, recursively. Throws `hub-not-found`, `hub-unauthorized`, `hub-network`. */
   listRepoFiles(repo: string, options?: ListRepoFilesOptions): Promise<RepoFile[]>;
+  /**
+   * Asks the browser to keep cached models from eviction (`navigator.storage.persist()`); resolves
+   * to whether storage is persistent. Browsers expose `persist()` to pages only: in the worker this
+   * reports `persisted()`, and the page asks with `requestPersistentStorage()` (src/app/pwa.ts).
+   */
+  persistStorage(): Promise<boolean>;
+  /** Usage, quota and persistence of this origin's storage; null where there is no Storage API. */
+  getStorageEstimate(): Promise<StorageInfo | null>;
 }

@@ -9,6 +9,7 @@ import { createRoot } from 'react-dom/client';
 import type { EngineApi } from './api.ts';
 import { App } from './app/App.tsx';
 import { ActionsProvider } from './app/actions-context.tsx';
+import { startPwa } from './app/pwa.ts';
 import { registerErrorTransfer } from './core/engine/comlink-errors.ts';
 import { LorafuseError } from './errors.ts';
 import { createActions } from './state/actions.ts';
@@ -43,3 +44,4 @@ createRoot(root).render(
   </StrictMode>,
 );
 void actions.start(window.location.search);
+startPwa();

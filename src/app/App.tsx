@@ -1,6 +1,7 @@
 import { ErrorAlert } from './error-alert.tsx';
 import { ModelPanel } from './model-panel.tsx';
 import { SettingsPanel } from './settings-panel.tsx';
+import { UpdatePrompt } from './update-prompt.tsx';
 import { WebGpuStatusView } from './webgpu-status.tsx';
 import './app.css';
 
@@ -11,6 +12,7 @@ export function App() {
         <h1>lorafuse</h1>
         <WebGpuStatusView />
       </header>
+      <UpdatePrompt />
       <ErrorAlert />
       <main className="app-main">
         <ModelPanel />

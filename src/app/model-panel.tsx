@@ -1,7 +1,9 @@
-import type { FormEvent } from 'react';
+import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import type { StorageInfo } from '../api.ts';
 import { useAppStore } from '../state/store.ts';
 import { useActions } from './actions-context.tsx';
 import { formatBytes } from './format-bytes.ts';
+import { requestPersistentStorage } from './pwa.ts';
 
 export function ModelPanel() {
   const actions = useActions();
@@ -45,6 +47,56 @@ export function ModelPanel() {
         </button>
       </form>
       <FileTable />
+      <StorageLine />
+    </section>
+  );
+}
+
+/** Storage used / available for this origin (cached models count here), and a way to keep it. */
+function StorageLine() {
+  const actions = useActions();
+  const files = useAppStore((s) => s.files);
+  const [info, setInfo] = useState<StorageInfo | null | undefined>(undefined);
+  const refresh = useCallback(() => actions.readStorage().then(setInfo), [actions]);
+
+  // Listing a repo caches its listing: read again whenever the listed files change.
+  useEffect(() => {
+    void files;
+    void refresh();
+  }, [refresh, files]);
+
+  const keep = async () => {
+    try {
+      await requestPersistentStorage();
+    } catch (e) {
+      actions.reportError(e);
+    }
+    await refresh();
+  };
+
+  if (info === undefined) return null;
+  return (
+    <section className="note" aria-label="Storage">
+      Storage:{' '}
+      {info === null ? (
+        'unknown (this browser has no Storage API)'
+      ) : (
+        <>
+          <data value={info.usage}>{formatBytes(info.usage)}</data> used of{' '}
+          <data value={info.quota}>{formatBytes(info.quota)}</data> available
+          {info.hubCacheBytes !== null && <>, {formatBytes(info.hubCacheBytes)} of Hub files cached</>};{' '}
+          {info.persisted ? (
+            'kept by the browser (persistent)'
+          ) : (
+            <>
+              may be evicted when space runs low{' '}
+              <button type="button" onClick={() => void keep()}>
+                Keep offline data
+              </button>
+            </>
+          )}
+        </>
+      )}
     </section>
   );
 }

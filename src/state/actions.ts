@@ -2,7 +2,7 @@
  * Flows that touch the worker or several slices. Components call these; slices stay simple
  * setters. The engine is injected, so tests drive the same flows with a fake `EngineApi`.
  */
-import type { EngineApi } from '../api.ts';
+import type { EngineApi, StorageInfo } from '../api.ts';
 import { normalizeHubUrl } from '../core/engine/hub-url.ts';
 import { LorafuseError, toLorafuseError } from '../errors.ts';
 import { selectHubUrl } from './slices/settings.ts';
@@ -15,6 +15,8 @@ export interface AppActions {
   listModelFiles(): Promise<void>;
   /** Shows an error that happened outside a flow (e.g. the worker failed to start). */
   reportError(e: unknown): void;
+  /** The origin's storage usage, quota and persistence, read by the engine; null where unknown (the error is shown). */
+  readStorage(): Promise<StorageInfo | null>;
 }
 
 /** The `?hub=` parameter of a page's query string, normalized; null when absent. */
@@ -85,6 +87,15 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
 
     reportError(e) {
       store.getState().showError(e);
+    },
+
+    async readStorage() {
+      try {
+        return await engine.getStorageEstimate();
+      } catch (e) {
+        store.getState().showError(e);
+        return null;
+      }
     },
   };
 }

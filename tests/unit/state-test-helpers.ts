@@ -59,5 +59,7 @@ export function fakeEngine(
       calls.push({ method: 'listRepoFiles', repo, options });
       return behaviour.listRepoFiles ? behaviour.listRepoFiles(repo, options) : Promise.resolve([]);
     },
+    persistStorage: async () => false,
+    getStorageEstimate: async () => null,
   };
 }

@@ -8,10 +8,11 @@ import type {
   HubOptions,
   ListRepoFilesOptions,
   RepoFile,
+  StorageInfo,
   WebGpuStatus,
 } from '../../api.ts';
 import { probeWebGpu } from '../gpu/device.ts';
-import { listRepoFiles } from '../io/hub.ts';
+import { CacheStorageHubCache, type HubCache, listRepoFiles } from '../io/hub.ts';
 import { normalizeHubUrl } from './hub-url.ts';
 
 export interface EngineDeps {
@@ -19,12 +20,26 @@ export interface EngineDeps {
   gpu?: GPU | undefined;
   /** Used for every Hub request; defaults to the global `fetch`. */
   fetch?: typeof fetch;
+  /**
+   * Persistent Hub cache (listings, refs, files), so listings and downloads work offline; defaults
+   * to Cache Storage where `caches` exists (browser, worker), none otherwise (Node).
+   */
+  hubCache?: HubCache | undefined;
+  /** Quota and persistence; defaults to `navigator.storage` (absent in Node). */
+  storage?: StorageManager | undefined;
 }
 
 export function createEngine(deps: EngineDeps = {}): EngineApi {
   const gpu = 'gpu' in deps ? deps.gpu : globalThis.navigator?.gpu;
   let hub: HubOptions | undefined;
   let status: Promise<EngineStatus> | undefined;
+  const storage = 'storage' in deps ? deps.storage : globalThis.navigator?.storage;
+  let hubCache = deps.hubCache;
+  // Opened on first use, so an engine that never touches the Hub opens no cache.
+  const cache = (): HubCache | undefined => {
+    if (!hubCache && !('hubCache' in deps) && globalThis.caches) hubCache = new CacheStorageHubCache();
+    return hubCache;
+  };
 
   return {
     getStatus() {
@@ -43,7 +58,24 @@ export function createEngine(deps: EngineDeps = {}): EngineApi {
         ...(hub?.token ? { token: hub.token } : {}),
         ...(options.revision ? { revision: options.revision } : {}),
         ...(deps.fetch ? { fetch: deps.fetch } : {}),
+        ...(cache() ? { cache: cache() } : {}),
       });
+    },
+
+    async persistStorage() {
+      if (!storage) return false;
+      // persist() is [Exposed=Window]: a worker can only read the answer the page got.
+      return typeof storage.persist === 'function' ? storage.persist() : storage.persisted();
+    },
+
+    async getStorageEstimate(): Promise<StorageInfo | null> {
+      if (!storage) return null;
+      const [estimate, persisted, hubCacheBytes] = await Promise.all([
+        storage.estimate(),
+        storage.persisted(),
+        cache()?.size() ?? null,
+      ]);
+      return { usage: estimate.usage ?? 0, quota: estimate.quota ?? 0, persisted, hubCacheBytes };
     },
   };
 }
