@@ -4,3 +4,5 @@ import { registerCommand } from '../main.ts';
 registerCommand('delta', async () => (await import('./delta.ts')).run);
 registerCommand('convert', async () => (await import('./convert.ts')).run);
 registerCommand('inspect', async () => (await import('./inspect.ts')).run);
+registerCommand('run-case', async () => (await import('./run-case.ts')).run);
+registerCommand('merge', async () => (await import('./merge.ts')).run);
