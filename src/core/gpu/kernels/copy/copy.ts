@@ -1,0 +1,36 @@
+/** A plain word copy with the launch machinery of every kernel: the bandwidth baseline. */
+import { declareKernel, launch, MIN_MAX_WORKGROUPS_PER_DIMENSION } from '../../kernel.ts';
+import source from './copy.wgsl?raw';
+
+export const copyKernel = declareKernel({
+  name: 'copy',
+  source,
+  params: { words: 'u32' },
+  bindings: { src: 'read', dst: 'read-write' },
+  overrides: { WG: 256 },
+  dtypes: { u32: {} },
+  dispatch: (p, o) => {
+    const groups = Math.ceil(p.words / o.WG);
+    const x = Math.min(groups, MIN_MAX_WORKGROUPS_PER_DIMENSION);
+    return [x, x === 0 ? 0 : Math.ceil(groups / x)];
+  },
+});
+
+export interface CopyArgs {
+  module: string;
+  /** u32 words to copy. */
+  words: number;
+  src: GPUBuffer;
+  dst: GPUBuffer;
+  encoder?: GPUCommandEncoder;
+}
+
+export function copyWords(device: GPUDevice, args: CopyArgs): Promise<void> {
+  return launch(device, copyKernel, {
+    module: args.module,
+    dtype: 'u32',
+    params: { words: args.words },
+    buffers: { src: args.src, dst: args.dst },
+    encoder: args.encoder,
+  });
+}
