@@ -69,6 +69,14 @@ function pwaHeadTags(): Plugin {
 }
 
 /**
+ * onnxruntime-web in a chunk of its own (app and worker builds): its wasm threads start workers from
+ * the URL of the module holding ORT (`import.meta.url`), which must not be a chunk that also runs
+ * the engine or the app. With ORT bundled into the page's chunk, a cross-origin-isolated page with
+ * `numThreads > 1` crashed ("document is not defined" in the pthread workers; tests/browser/build-page.ts).
+ */
+const ORT_CHUNK = { name: 'onnxruntime-web', test: /[\\/]node_modules[\\/]onnxruntime-web[\\/]/ };
+
+/**
  * The app is static: `base: './'` makes `dist/` work from any host and any sub-path.
  * `LORAFUSE_HUB_URL` (e.g. the local fixture hub of `npm run dev:offline`) becomes the default Hub URL.
  */
@@ -78,7 +86,12 @@ export default defineConfig({
   define: {
     __LORAFUSE_HUB_URL__: JSON.stringify(process.env.LORAFUSE_HUB_URL ?? 'https://huggingface.co'),
   },
-  worker: { format: 'es' },
-  build: { target: 'es2022', sourcemap: true, chunkSizeWarningLimit: 4096 },
+  worker: { format: 'es', rolldownOptions: { output: { codeSplitting: { groups: [ORT_CHUNK] } } } },
+  build: {
+    target: 'es2022',
+    sourcemap: true,
+    chunkSizeWarningLimit: 4096,
+    rolldownOptions: { output: { codeSplitting: { groups: [ORT_CHUNK] } } },
+  },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
 });

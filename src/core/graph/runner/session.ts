@@ -1,40 +1,131 @@
 /**
- * One onnxruntime-web session per network, created once from the built model bytes. Weights are
- * graph inputs: they are set (and replaced, e.g. after a LoRA merge) as tensors between runs,
- * never baked into the session.
+ * One onnxruntime-web session per network, created once from the built model bytes and kept for
+ * the model's life. Weights are graph inputs: they are set (and replaced) between runs, never baked
+ * into the session (DESIGN.md decision 1). One interface, two backends:
+ * - 'webgpu': weights are `GPUBuffer`s we own on OUR device (`setWeightBuffer`), fed with
+ *   `ort.Tensor.fromGpuBuffer`; rewriting a buffer's contents (queue.writeBuffer, a merge kernel)
+ *   changes the next run, with the same session and the same tensors. Outputs stay in GPU buffers
+ *   by default (`downloadOutput` reads one back).
+ * - 'wasm': weights are CPU tensors (`setWeight`); the fallback without WebGPU, and Node.
  */
 import * as ort from 'onnxruntime-web';
 import { LorafuseError } from '../../../errors.ts';
 import type { GraphDef, WeightSpec } from '../dsl/builder.ts';
 import { serializeGraph } from '../dsl/serialize.ts';
+import { shareDeviceWithOrt, verifyOrtDevice } from './ort-device.ts';
 
-export interface NetworkSessionOptions {
-  /** Defaults to `['wasm']`; WebGPU passes `['webgpu']` with the shared device. */
-  readonly executionProviders?: ort.InferenceSession.ExecutionProviderConfig[];
+export type Backend = 'wasm' | 'webgpu';
+
+/** ORT's graph optimisation level (a fusion into an op the backend lacks would run on the CPU). */
+export type OptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
+
+/**
+ * Per backend. At 'all', ORT 1.30 fuses our graphs into Gemm (MatMulAddFusion) and com.microsoft
+ * QuickGelu, both WebGPU kernels, and introduces no FusedMatMul; every compute node stays on the
+ * WebGPU EP (checked from ORT's node placement log by tests/e2e/numeric-webgpu.test.ts).
+ */
+export const DEFAULT_OPTIMIZATION: Readonly<Record<Backend, OptimizationLevel>> = {
+  wasm: 'all',
+  webgpu: 'all',
+};
+
+export type NetworkSessionOptions =
+  | {
+      readonly backend?: 'wasm';
+      readonly optimization?: OptimizationLevel;
+      readonly logSeverityLevel?: LogLevel;
+    }
+  | {
+      readonly backend: 'webgpu';
+      /** Our device: weight buffers live on it, and ORT is made to run on it. */
+      readonly device: GPUDevice;
+      /** Where outputs stay: in GPU buffers (default) or copied to the CPU by ORT. */
+      readonly outputLocation?: 'gpu-buffer' | 'cpu';
+      readonly optimization?: OptimizationLevel;
+      readonly logSeverityLevel?: LogLevel;
+    };
+
+/** ORT's session log severity: 0 verbose (node placements), 2 warnings (default), 4 fatal. */
+export type LogLevel = 0 | 1 | 2 | 3 | 4;
+
+/**
+ * onnxruntime-web's WebGPU kernels read their inputs in 16-byte vectors and allocate their own
+ * buffers padded to 16 bytes. A GPU buffer we pass must be padded the same way: with an exact-size
+ * buffer the last partial vector is read out of bounds, and WebGPU's robust access returns other
+ * elements (measured: a 37-float bias put the tiny CLIP text encoder off by 7e-3).
+ */
+export const ORT_BUFFER_ALIGNMENT = 16;
+
+/** `bytes` rounded up to ORT_BUFFER_ALIGNMENT. */
+export function ortBufferSize(bytes: number): number {
+  return Math.max(ORT_BUFFER_ALIGNMENT, Math.ceil(bytes / ORT_BUFFER_ALIGNMENT) * ORT_BUFFER_ALIGNMENT);
+}
+
+function bytesOf(spec: WeightSpec): number {
+  const size = spec.dtype === 'float16' ? 2 : spec.dtype === 'bool' ? 1 : spec.dtype === 'int64' ? 8 : 4;
+  return spec.shape.reduce((a, b) => a * b, 1) * size;
 }
 
 export class NetworkSession {
   readonly def: GraphDef;
+  readonly backend: Backend;
+  /** The device of a 'webgpu' session, null on 'wasm'. */
+  readonly device: GPUDevice | null;
   private readonly session: ort.InferenceSession;
   private readonly specs: ReadonlyMap<string, WeightSpec>;
   private readonly weights = new Map<string, ort.Tensor>();
 
-  private constructor(def: GraphDef, session: ort.InferenceSession) {
+  private constructor(
+    def: GraphDef,
+    session: ort.InferenceSession,
+    backend: Backend,
+    device: GPUDevice | null,
+  ) {
     this.def = def;
     this.session = session;
+    this.backend = backend;
+    this.device = device;
     this.specs = new Map(def.weights.map((w) => [w.name, w]));
   }
 
   static async create(def: GraphDef, options: NetworkSessionOptions = {}): Promise<NetworkSession> {
-    const session = await ort.InferenceSession.create(serializeGraph(def), {
-      executionProviders: options.executionProviders ?? ['wasm'],
-      graphOptimizationLevel: 'all',
-    });
-    return new NetworkSession(def, session);
+    const backend = options.backend ?? 'wasm';
+    const common: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: options.optimization ?? DEFAULT_OPTIMIZATION[backend],
+      logSeverityLevel: options.logSeverityLevel ?? 2,
+    };
+    const bytes = serializeGraph(def);
+    if (options.backend !== 'webgpu') {
+      const session = await ort.InferenceSession.create(bytes, { ...common, executionProviders: ['wasm'] });
+      return new NetworkSession(def, session, 'wasm', null);
+    }
+    const { device } = options;
+    shareDeviceWithOrt(device);
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, {
+        ...common,
+        executionProviders: ['webgpu'],
+        preferredOutputLocation: options.outputLocation ?? 'gpu-buffer',
+      });
+    } catch (e) {
+      throw new LorafuseError(
+        'internal',
+        `${def.name}: onnxruntime-web could not create a WebGPU session: ${e instanceof Error ? e.message : String(e)}`,
+        { network: def.name },
+        { cause: e },
+      );
+    }
+    try {
+      await verifyOrtDevice(device);
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
+    return new NetworkSession(def, session, 'webgpu', device);
   }
 
-  /** Sets (or replaces) one weight; its name and shape must be the graph's. */
-  setWeight(name: string, tensor: ort.Tensor): void {
+  private spec(name: string): WeightSpec {
     const spec = this.specs.get(name);
     if (!spec) {
       throw new LorafuseError(
@@ -46,6 +137,12 @@ export class NetworkSession {
         },
       );
     }
+    return spec;
+  }
+
+  /** Sets (or replaces) one weight from a tensor (CPU, or a GPU buffer on 'webgpu'); name and shape must be the graph's. */
+  setWeight(name: string, tensor: ort.Tensor): void {
+    const spec = this.spec(name);
     const same = tensor.dims.length === spec.shape.length && tensor.dims.every((d, i) => d === spec.shape[i]);
     if (!same || tensor.type !== spec.dtype) {
       throw new LorafuseError(
@@ -54,7 +151,51 @@ export class NetworkSession {
         { network: this.def.name, weight: name, expected: spec.shape, got: tensor.dims },
       );
     }
+    if (tensor.location === 'gpu-buffer' && this.backend !== 'webgpu') {
+      throw new LorafuseError(
+        'invalid-argument',
+        `${this.def.name}: weight '${name}' is a GPU buffer, but this session runs on '${this.backend}'. Pass a CPU tensor.`,
+        { network: this.def.name, weight: name },
+      );
+    }
     this.weights.set(name, tensor);
+  }
+
+  /**
+   * 'webgpu' only: the weight lives in `buffer` (our device, STORAGE usage, at least the weight's
+   * bytes rounded up to ORT_BUFFER_ALIGNMENT). The session reads the buffer at every run; rewriting
+   * its contents needs no call here.
+   */
+  setWeightBuffer(name: string, buffer: GPUBuffer): void {
+    const spec = this.spec(name);
+    if (this.backend !== 'webgpu') {
+      throw new LorafuseError(
+        'invalid-argument',
+        `${this.def.name}: setWeightBuffer('${name}') needs a 'webgpu' session; this one runs on '${this.backend}'.`,
+        { network: this.def.name, weight: name },
+      );
+    }
+    const need = ortBufferSize(bytesOf(spec));
+    if (buffer.size < need || (buffer.usage & GPUBufferUsage.STORAGE) === 0) {
+      throw new LorafuseError(
+        'lora-shape-mismatch',
+        `${this.def.name}: the buffer for '${name}' has ${buffer.size} bytes (usage ${buffer.usage}); ` +
+          `${spec.dtype} [${spec.shape}] needs ${need} bytes (padded to ${ORT_BUFFER_ALIGNMENT}, see ` +
+          'ORT_BUFFER_ALIGNMENT) and STORAGE usage.',
+        { network: this.def.name, weight: name, size: buffer.size, need },
+      );
+    }
+    if (spec.dtype !== 'float32' && spec.dtype !== 'float16') {
+      throw new LorafuseError(
+        'not-implemented',
+        `${this.def.name}: weight '${name}' has dtype ${spec.dtype}.`,
+        {
+          network: this.def.name,
+          weight: name,
+        },
+      );
+    }
+    this.setWeight(name, ort.Tensor.fromGpuBuffer(buffer, { dataType: spec.dtype, dims: [...spec.shape] }));
   }
 
   /** The weight currently set under `name`, if any. */
@@ -67,7 +208,11 @@ export class NetworkSession {
     return this.def.weights.filter((w) => !this.weights.has(w.name)).map((w) => w.name);
   }
 
-  /** Runs with the current weights plus `inputs` (the graph's non-weight inputs). */
+  /**
+   * Runs with the current weights plus `inputs` (the graph's non-weight inputs, CPU tensors or GPU
+   * buffers). On 'webgpu' the outputs stay in GPU buffers unless the session was made with
+   * `outputLocation: 'cpu'`; read them with `downloadOutput`, or `dispose()` them.
+   */
   async run(inputs: Readonly<Record<string, ort.Tensor>>): Promise<Record<string, ort.Tensor>> {
     const missing = this.missingWeights();
     if (missing.length > 0) {
@@ -93,4 +238,18 @@ export class NetworkSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * An output's values on the CPU. A GPU-buffer output is read back and its buffer released to ORT
+ * (the tensor is unusable afterwards); a CPU output is returned as is.
+ */
+export async function downloadOutput(tensor: ort.Tensor): Promise<Float32Array> {
+  if (tensor.type !== 'float32') {
+    throw new LorafuseError('invalid-argument', `downloadOutput reads float32 tensors, got ${tensor.type}.`, {
+      type: tensor.type,
+    });
+  }
+  if (tensor.location === 'cpu') return tensor.data as Float32Array;
+  return (await tensor.getData(true)) as Float32Array;
 }
