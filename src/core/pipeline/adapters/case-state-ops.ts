@@ -1,0 +1,159 @@
+/**
+ * The case runner's LoRA side (`CaseStateOps`, cases/state-ops.ts) on the adapter manager: each
+ * Diffusers call of a case is one manager call; the per-call `cross_attention_kwargs.scale` is
+ * `setScale` around the call; `get_weight` reads the base plus what is fused. One instance per
+ * case (a case starts from a freshly loaded pipeline); the manager is made on first use, on the
+ * case's model, with weights going into its sessions (wasm path).
+ */
+import { LorafuseError } from '../../../errors.ts';
+import type { CaseStateContext, CaseStateOps, CaseTensor } from '../../cases/state-ops.ts';
+import { subSource } from '../../cases/sub-source.ts';
+import { COMPONENTS, type Component } from '../../lora/adapter.ts';
+import type { MergeBackend } from '../../lora/merge-fast/merge-backend.ts';
+import { loraTarget } from '../../lora/target.ts';
+import { AdapterManager, type AdapterWeightInput } from '../adapters.ts';
+import type { LoadedModel } from '../model.ts';
+import { type ComponentSessions, sessionBaseSource, sessionSink } from './session-sink.ts';
+
+export interface ManagerStateOpsOptions {
+  /** The CPU merge backend (default: the scalar oracle). */
+  merge?: MergeBackend;
+}
+
+export interface ManagerStateOps extends CaseStateOps {
+  /** The manager, once a state op made it (for tests). */
+  readonly manager: AdapterManager | undefined;
+}
+
+function sessionsOf(model: LoadedModel): ComponentSessions {
+  const out: ComponentSessions = { unet: model.unet };
+  for (const te of model.textEncoders) out[te.name] = te.session;
+  return out;
+}
+
+function isComponent(c: unknown): c is Component {
+  return typeof c === 'string' && (COMPONENTS as readonly string[]).includes(c);
+}
+
+function components(v: unknown, op: string): Component[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || !v.every(isComponent)) {
+    throw new LorafuseError(
+      'invalid-argument',
+      `${op}: components must be a list of ${COMPONENTS.join(', ')}.`,
+      {
+        components: v,
+      },
+    );
+  }
+  return v;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+export function managerStateOps(options: ManagerStateOpsOptions = {}): ManagerStateOps {
+  let made: Promise<AdapterManager> | undefined;
+  let current: AdapterManager | undefined;
+  const manager = (ctx: CaseStateContext): Promise<AdapterManager> => {
+    made ??= ctx.model().then((model) => {
+      const sessions = sessionsOf(model);
+      const c = model.configs;
+      current = new AdapterManager({
+        target: loraTarget(model.describe, {
+          unet: c.unet,
+          textEncoder: c.textEncoder,
+          textEncoder2: c.textEncoder2,
+        }),
+        base: sessionBaseSource(sessions),
+        openRepo: (repo) => subSource(ctx.root, repo),
+        sinks: [sessionSink(sessions)],
+        ...(options.merge ? { merge: options.merge } : {}),
+      });
+      return current;
+    });
+    return made;
+  };
+
+  return {
+    get manager() {
+      return current;
+    },
+
+    async apply(op, ctx) {
+      const m = await manager(ctx);
+      switch (op.op) {
+        case 'load_lora_weights': {
+          const repo = str(op.repo);
+          if (!repo) throw new LorafuseError('invalid-argument', 'load_lora_weights: repo is missing.', {});
+          const weightName = str(op.weight_name);
+          const adapterName = str(op.adapter_name);
+          await m.loadLoraWeights(weightName ? { repo, weightName } : { repo }, {
+            ...(adapterName ? { adapterName } : {}),
+            ...(isComponent(op.prefix) ? { prefix: op.prefix } : {}),
+            hotswap: op.hotswap === true,
+          });
+          return;
+        }
+        case 'set_adapters':
+          await m.setAdapters(
+            op.adapter_names as string | string[],
+            op.adapter_weights as AdapterWeightInput[],
+          );
+          return;
+        case 'fuse_lora': {
+          const comps = components(op.components, 'fuse_lora');
+          await m.fuseLora({
+            ...(comps ? { components: comps } : {}),
+            ...(typeof op.lora_scale === 'number' ? { loraScale: op.lora_scale } : {}),
+            ...(Array.isArray(op.adapter_names) ? { adapterNames: op.adapter_names as string[] } : {}),
+            safeFusing: op.safe_fusing === true,
+          });
+          return;
+        }
+        case 'unfuse_lora': {
+          const comps = components(op.components, 'unfuse_lora');
+          await m.unfuseLora(comps ? { components: comps } : {});
+          return;
+        }
+        case 'disable_lora':
+          await m.disableLora();
+          return;
+        case 'enable_lora':
+          await m.enableLora();
+          return;
+        case 'delete_adapters':
+          await m.deleteAdapters(op.adapter_names as string | string[]);
+          return;
+        case 'unload_lora_weights':
+          await m.unloadLoraWeights();
+          return;
+        case 'enable_lora_hotswap':
+          await m.enableLoraHotswap({ targetRank: op.target_rank as number });
+          return;
+        default:
+          throw new LorafuseError(
+            'not-implemented',
+            `case op '${op.op}' is not implemented by the adapter manager (addWeightedAdapter comes with lora/combine).`,
+            { op: op.op },
+          );
+      }
+    },
+
+    async withScale(scale, ctx, body) {
+      const m = await manager(ctx);
+      const before = m.getScale();
+      await m.setScale(scale);
+      try {
+        return await body();
+      } finally {
+        await m.setScale(before);
+      }
+    },
+
+    async fusedWeight(component, module): Promise<CaseTensor | undefined> {
+      if (!current || !isComponent(component)) return undefined;
+      const w = current.moduleWeights(component, module)?.base.weight;
+      return w ? { shape: [...w.shape], data: Float32Array.from(w.data) } : undefined;
+    },
+  };
+}

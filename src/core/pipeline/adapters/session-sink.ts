@@ -1,0 +1,75 @@
+/**
+ * The adapter manager on the wasm path: effective weights go into the networks' sessions as CPU
+ * tensors (`NetworkSession.setWeight`, no session is recreated), and base weights are read from
+ * what the sessions were given at model load.
+ */
+import * as ort from 'onnxruntime-web';
+import { LorafuseError } from '../../../errors.ts';
+import type { NetworkSession } from '../../graph/runner/session.ts';
+import type { Component, F32Tensor } from '../../lora/adapter.ts';
+import type { BaseParams } from '../../lora/merge-cpu.ts';
+import type { WeightSink } from './weight-store.ts';
+
+export type ComponentSessions = Partial<Record<Component, NetworkSession>>;
+
+function sessionOf(sessions: ComponentSessions, component: Component): NetworkSession {
+  const s = sessions[component];
+  if (!s) {
+    throw new LorafuseError(
+      'invalid-argument',
+      `no ${component} network is loaded, but an adapter targets it.`,
+      {
+        component,
+      },
+    );
+  }
+  return s;
+}
+
+export function sessionSink(sessions: ComponentSessions): WeightSink {
+  return {
+    write(component, module, params) {
+      const s = sessionOf(sessions, component);
+      s.setWeight(`${module}.weight`, new ort.Tensor('float32', params.weight.data, params.weight.shape));
+      if (params.bias)
+        s.setWeight(`${module}.bias`, new ort.Tensor('float32', params.bias.data, params.bias.shape));
+    },
+  };
+}
+
+function cpuTensor(s: NetworkSession, name: string): F32Tensor | undefined {
+  const t = s.getWeight(name);
+  if (!t) return undefined;
+  if (t.location !== 'cpu' || t.type !== 'float32') {
+    throw new LorafuseError(
+      'not-implemented',
+      `${s.def.name}: weight '${name}' is a ${t.type} ${t.location} tensor; the CPU adapter path reads float32 CPU weights.`,
+      { network: s.def.name, weight: name },
+    );
+  }
+  return { shape: [...t.dims], data: t.data as Float32Array };
+}
+
+/**
+ * Base weights as the sessions hold them before any adapter touched the module (the manager reads
+ * a module only while no adapter has written it).
+ */
+export function sessionBaseSource(sessions: ComponentSessions): {
+  read(c: Component, m: string): BaseParams;
+} {
+  return {
+    read(component, module) {
+      const s = sessionOf(sessions, component);
+      const weight = cpuTensor(s, `${module}.weight`);
+      if (!weight) {
+        throw new LorafuseError(
+          'invalid-argument',
+          `${s.def.name}: no weight '${module}.weight' is set; load the model's weights before its adapters.`,
+          { network: s.def.name, module },
+        );
+      }
+      const bias = cpuTensor(s, `${module}.bias`);
+      return bias ? { weight, bias } : { weight };
+    },
+  };
+}

@@ -1,0 +1,297 @@
+/**
+ * The weights of every module an adapter touches (DESIGN.md decisions 3-4), CPU path:
+ * - `source`: the base parameters as read from the model, never changed;
+ * - `base`: what the networks run without live adapters (`source` plus anything fused);
+ * - `pristine`: the base before the first fuse since the last unfuse, restored by unfuse
+ *   (a stored copy, never a subtraction: bit-exact after any number of cycles);
+ * - `effective`: `base + sum_i c_i dW_i` over the live terms, what the networks run.
+ *
+ * Arrays are never written in place once stored: a change makes new arrays, so a sink may keep
+ * the ones it was given. Changes go through a transaction: its steps are recorded, `compute()`
+ * runs the merges (fuses first, then effective weights, each batch on the CPU merge backend),
+ * and `commit()` publishes them only when all of it succeeded (a NaN/Inf refuses the whole
+ * change, naming the module).
+ * Dirty tracking: an effective weight is recomputed only when its signature (the base's version
+ * plus each live term's factor id and coefficient) differs from the committed one.
+ */
+import { LorafuseError } from '../../../errors.ts';
+import type { Component } from '../../lora/adapter.ts';
+import type { AdapterTerm, BaseParams } from '../../lora/merge-cpu.ts';
+import type { MergeBackend } from '../../lora/merge-fast/merge-backend.ts';
+import { mergeModules } from './merge-terms.ts';
+
+/** Where effective weights go: a network session, a GPU uploader, a test double. */
+export interface WeightSink {
+  /** `<module>.weight` (and `.bias` when given) of `component` now hold these values. */
+  write(component: Component, module: string, params: BaseParams): void;
+}
+
+/** A live or fused term; `uid` names the factor data (it changes when a hotswap replaces them). */
+export interface StoreTerm extends AdapterTerm {
+  uid: number;
+}
+
+export interface StoreStats {
+  /** Effective weights computed (modules whose terms changed). */
+  recomputes: number;
+  /** Fused bases computed. */
+  fuses: number;
+  /** Factor arrays allocated through `allocFactor` (hotswap buffers). */
+  factorAllocations: number;
+  /** Calls to sinks. */
+  writes: number;
+}
+
+interface Entry {
+  readonly component: Component;
+  readonly module: string;
+  readonly source: BaseParams;
+  base: BaseParams;
+  baseVersion: number;
+  pristine: BaseParams | null;
+  effective: BaseParams;
+  signature: string;
+  /** Recorded by `fuse`, merged into `base` by `compute`. */
+  pendingFuse: readonly StoreTerm[] | null;
+  /** Recorded by `setTerms`, merged into `effective` by `compute`. */
+  pendingTerms: readonly StoreTerm[] | null;
+}
+
+/** Read-only view of one module's weights. */
+export interface ModuleWeights {
+  readonly component: Component;
+  readonly module: string;
+  readonly base: BaseParams;
+  readonly effective: BaseParams;
+  /** Whether something is fused into `base` that unfuse can remove. */
+  readonly fused: boolean;
+}
+
+export const storeId = (component: Component, module: string): string => `${component}.${module}`;
+
+/** NaN/Inf values in `a`: `x - x` is 0 for every finite x and NaN otherwise (one tight pass). */
+function countNonFinite(a: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    if (x - x !== 0) n++;
+  }
+  return n;
+}
+
+function nonFinite(p: BaseParams): number {
+  return countNonFinite(p.weight.data) + (p.bias ? countNonFinite(p.bias.data) : 0);
+}
+
+function refuseNonFinite(id: string, p: BaseParams, what: string, terms: readonly StoreTerm[]): void {
+  const count = nonFinite(p);
+  if (count === 0) return;
+  const sources = [...new Set(terms.map((t) => t.source ?? '?'))];
+  throw new LorafuseError(
+    'lora-nonfinite',
+    `module ${id}: ${what} would hold ${count} NaN/Inf values (adapters from ${sources.join(', ')}, coefficients ${terms.map((t) => t.coefficient).join(', ')}). Nothing was changed; lower the weights or check the LoRA file.`,
+    { module: id, count, sources, coefficients: terms.map((t) => t.coefficient) },
+  );
+}
+
+function signatureOf(baseVersion: number, terms: readonly StoreTerm[]): string {
+  return `${baseVersion}|${terms.map((t) => `${t.uid}:${t.coefficient}`).join(',')}`;
+}
+
+export class WeightStore {
+  private readonly entries = new Map<string, Entry>();
+  private readonly sinks: WeightSink[] = [];
+  /** null: merge-cpu's `applyAdapters` (the scalar oracle). */
+  readonly backend: MergeBackend | null;
+  readonly stats: StoreStats = { recomputes: 0, fuses: 0, factorAllocations: 0, writes: 0 };
+
+  constructor(backend: MergeBackend | null = null) {
+    this.backend = backend;
+  }
+
+  addSink(sink: WeightSink): void {
+    this.sinks.push(sink);
+  }
+
+  /** A zeroed factor array owned by the store (counted: hotswap buffers must not grow). */
+  allocFactor(length: number): Float32Array {
+    this.stats.factorAllocations++;
+    return new Float32Array(length);
+  }
+
+  has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  get(id: string): ModuleWeights | undefined {
+    const e = this.entries.get(id);
+    if (!e) return undefined;
+    return {
+      component: e.component,
+      module: e.module,
+      base: e.base,
+      effective: e.effective,
+      fused: e.pristine !== null,
+    };
+  }
+
+  ids(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  begin(): StoreTransaction {
+    return new StoreTransaction(this, this.entries);
+  }
+
+  /** @internal applied by StoreTransaction.commit */
+  apply(staged: Map<string, Entry>, dropped: ReadonlySet<string>, changed: ReadonlySet<string>): void {
+    for (const [id, e] of staged) this.entries.set(id, e);
+    for (const id of changed) {
+      const e = this.entries.get(id);
+      if (!e) continue;
+      for (const sink of this.sinks) {
+        sink.write(e.component, e.module, e.effective);
+        this.stats.writes++;
+      }
+    }
+    for (const id of dropped) this.entries.delete(id);
+  }
+}
+
+/** Staged changes; nothing is visible until `commit()`. */
+export class StoreTransaction {
+  private readonly staged = new Map<string, Entry>();
+  private readonly changed = new Set<string>();
+  private readonly dropped = new Set<string>();
+
+  constructor(
+    private readonly store: WeightStore,
+    private readonly committed: ReadonlyMap<string, Entry>,
+  ) {}
+
+  private entry(id: string): Entry {
+    const s = this.staged.get(id);
+    if (s) return s;
+    const c = this.committed.get(id);
+    if (!c) throw new LorafuseError('internal', `weight store: no module ${id}`, { module: id });
+    const copy = { ...c };
+    this.staged.set(id, copy);
+    return copy;
+  }
+
+  has(id: string): boolean {
+    return this.staged.has(id) || this.committed.has(id);
+  }
+
+  /** A module an adapter now touches; `source` is its base as read from the model. */
+  addModule(component: Component, module: string, source: BaseParams): void {
+    const id = storeId(component, module);
+    if (this.has(id)) return;
+    this.staged.set(id, {
+      component,
+      module,
+      source,
+      base: source,
+      baseVersion: 0,
+      pristine: null,
+      effective: source,
+      signature: signatureOf(0, []),
+      pendingFuse: null,
+      pendingTerms: null,
+    });
+  }
+
+  /** Folds `terms` into the module's base (fp32, at `compute`); the first fuse keeps the base to restore. */
+  fuse(id: string, terms: readonly StoreTerm[]): void {
+    if (terms.length === 0) return;
+    const e = this.entry(id);
+    if (e.pendingFuse) {
+      throw new LorafuseError('internal', `weight store: module ${id} is fused twice in one change`, {
+        module: id,
+      });
+    }
+    e.pristine ??= e.base;
+    e.pendingFuse = terms;
+    e.baseVersion++;
+  }
+
+  /** Restores the base from before the first fuse (bit-exact). */
+  unfuse(id: string): void {
+    const e = this.entry(id);
+    if (!e.pristine) return;
+    e.pendingFuse = null;
+    e.base = e.pristine;
+    e.pristine = null;
+    e.baseVersion++;
+  }
+
+  /** Makes the fused base permanent (unload: what is fused stays in, nothing left to unfuse). */
+  bake(id: string): void {
+    const e = this.entry(id);
+    e.pristine = null;
+  }
+
+  /** The live terms of a module; its effective weight is recomputed (at `compute`) only when they changed. */
+  setTerms(id: string, terms: readonly StoreTerm[]): void {
+    const e = this.entry(id);
+    const signature = signatureOf(e.baseVersion, terms);
+    if (signature === e.signature) return;
+    e.signature = signature;
+    e.pendingTerms = terms;
+    this.changed.add(id);
+  }
+
+  /** Runs the recorded merges: fuses into the bases first, then the effective weights on them. */
+  async compute(): Promise<void> {
+    const fuses = [...this.staged].filter(([, e]) => e.pendingFuse);
+    const fused = await mergeModules(
+      fuses.map(([id, e]) => ({ base: e.base, terms: e.pendingFuse!, label: id })),
+      this.store.backend,
+    );
+    fuses.forEach(([id, e], i) => {
+      if (!fused[i]!.provablyFinite)
+        refuseNonFinite(id, fused[i]!.params, 'the fused weight', e.pendingFuse!);
+    });
+    fuses.forEach(([, e], i) => {
+      e.base = fused[i]!.params;
+      e.pendingFuse = null;
+      this.store.stats.fuses++;
+    });
+    const live = [...this.staged].filter(([, e]) => e.pendingTerms);
+    const withTerms = live.filter(([, e]) => e.pendingTerms!.length > 0);
+    const merged = await mergeModules(
+      withTerms.map(([id, e]) => ({ base: e.base, terms: e.pendingTerms!, label: id })),
+      this.store.backend,
+    );
+    withTerms.forEach(([id, e], i) => {
+      if (!merged[i]!.provablyFinite)
+        refuseNonFinite(id, merged[i]!.params, 'the effective weight', e.pendingTerms!);
+    });
+    for (const [, e] of live) {
+      if (e.pendingTerms!.length === 0) e.effective = e.base;
+      e.pendingTerms = null;
+    }
+    withTerms.forEach(([, e], i) => {
+      e.effective = merged[i]!.params;
+      this.store.stats.recomputes++;
+    });
+  }
+
+  /** Forgets a module no adapter touches, unless its base holds something fused. */
+  dropIfUnchanged(id: string): void {
+    const e = this.entry(id);
+    if (e.base === e.source && e.pristine === null) this.dropped.add(id);
+  }
+
+  /** Publishes the change (after `compute`). */
+  commit(): void {
+    for (const [id, e] of this.staged) {
+      if (e.pendingFuse || e.pendingTerms) {
+        throw new LorafuseError('internal', `weight store: commit before compute (module ${id})`, {
+          module: id,
+        });
+      }
+    }
+    this.store.apply(this.staged, this.dropped, this.changed);
+  }
+}
