@@ -6,3 +6,4 @@ registerCommand('convert', async () => (await import('./convert.ts')).run);
 registerCommand('inspect', async () => (await import('./inspect.ts')).run);
 registerCommand('run-case', async () => (await import('./run-case.ts')).run);
 registerCommand('merge', async () => (await import('./merge.ts')).run);
+registerCommand('generate', async () => (await import('./generate.ts')).run);
