@@ -5,6 +5,7 @@
  */
 import type { WebGpuStatus } from './core/gpu/device.ts';
 import type { RepoFileEntry } from './core/io/hub.ts';
+import type { Component, SourceFormat } from './core/lora/adapter.ts';
 
 export type { WebGpuStatus };
 /** One entry of a repo listing: `path`, `size` in bytes, `type` file or directory, git `oid`. */
@@ -44,6 +45,84 @@ export interface StorageInfo {
   hubCacheBytes: number | null;
 }
 
+/**
+ * Where a LoRA file comes from: a Hub repo and the file in it (Diffusers' `weight_name`), a URL
+ * (a Hub `resolve`/`blob` URL is read as a repo file, so it is cached and sent the token), or bytes
+ * the page already holds (a dropped file; send them with `Comlink.transfer`).
+ */
+export type LoraFileSource =
+  | { repo: string; weightName: string; revision?: string }
+  | { url: string }
+  | { bytes: Uint8Array; name: string };
+
+/** Bytes of one download so far; `total` is 0 when the server does not say. */
+export interface LoraDownloadProgress {
+  loaded: number;
+  total: number;
+  /** The file being read, for the UI. */
+  file: string;
+}
+
+/** The attention blocks of the base a LoRA was resolved against: what a block-weights dict can name. */
+export interface UNetBlockLayout {
+  /** Indices of down blocks with attentions (`block_<i>` keys of Diffusers' `down` dict). */
+  down: number[];
+  /** Whether the mid block has an attention. */
+  mid: boolean;
+  up: number[];
+}
+
+/** What a LoRA file holds, from really reading and converting it (no weights kept). */
+export interface LoraSummary {
+  /** The file name without `.safetensors` (a default adapter name). */
+  name: string;
+  /** The file name or URL as given. */
+  file: string;
+  byteSize: number;
+  /** Number of tensors in the file. */
+  keys: number;
+  /** Tensor dtypes present, e.g. `['F16']`. */
+  dtypes: string[];
+  /** Modules per source format (`kohya`, `peft`, ...), most first. */
+  formats: { format: SourceFormat; modules: number }[];
+  /** Module kinds present (`lora`, `locon-tucker`, `loha`, ...). */
+  kinds: string[];
+  ranks: number[];
+  alphas: number[];
+  dora: boolean;
+  components: { component: Component; modules: number; ranks: number[]; alphas: number[] }[];
+  /** Every module it touches, `component.module` (hotswap compatibility is checked on these). */
+  moduleIds: string[];
+  /** Keys that map to no module of the base, with the reason; never dropped silently. */
+  unmapped: { key: string; reason: string }[];
+  /** The base the names were resolved against; `assumed` when no model was loaded (best fit of the built-ins). */
+  base: { name: string; assumed: boolean };
+  /** Attention blocks of that base's UNet; null when the base has no UNet. */
+  unetBlocks: UNetBlockLayout | null;
+  /** The safetensors `__metadata__`. */
+  metadata: Record<string, string>;
+}
+
+export interface LoraSearchQuery {
+  /** Repo id of the base model: only adapters tagged `base_model:adapter:<id>` are returned. */
+  baseModel?: string;
+  /** Substring of the repo id. */
+  search?: string;
+  /** Default 30. */
+  limit?: number;
+}
+
+export interface LoraSearchHit {
+  repo: string;
+  baseModels: string[];
+  downloads: number;
+  likes: number;
+  /** ISO date. */
+  updatedAt: string;
+  private: boolean;
+  gated: false | 'auto' | 'manual';
+}
+
 export interface EngineApi {
   /** WebGPU adapter, features and limits as the worker sees them, and the backend chosen. */
   getStatus(): Promise<EngineStatus>;
@@ -59,4 +138,14 @@ export interface EngineApi {
   persistStorage(): Promise<boolean>;
   /** Usage, quota and persistence of this origin's storage; null where there is no Storage API. */
   getStorageEstimate(): Promise<StorageInfo | null>;
+  /**
+   * Downloads (or takes) a LoRA file, converts it against the base (the built-in SD1.5/SD2/SDXL
+   * configs, best fit, while no model is loaded) and reports what it holds. Throws the Hub errors,
+   * `safetensors-invalid`, `pickle-refused`, `lora-invalid`; unmapped keys are reported, not thrown.
+   */
+  inspectLora(source: LoraFileSource, onProgress?: (p: LoraDownloadProgress) => void): Promise<LoraSummary>;
+  /** The `.safetensors` files of a Hub repo with their sizes, sorted by path. */
+  listLoraFiles(repo: string, options?: ListRepoFilesOptions): Promise<RepoFile[]>;
+  /** LoRA repos on the Hub, for a base model and/or a name. */
+  searchLoras(query: LoraSearchQuery): Promise<LoraSearchHit[]>;
 }

@@ -1,4 +1,5 @@
 import { ErrorAlert } from './error-alert.tsx';
+import { LoraPanel } from './lora-panel.tsx';
 import { ModelPanel } from './model-panel.tsx';
 import { SettingsPanel } from './settings-panel.tsx';
 import { UpdatePrompt } from './update-prompt.tsx';
@@ -15,7 +16,10 @@ export function App() {
       <UpdatePrompt />
       <ErrorAlert />
       <main className="app-main">
-        <ModelPanel />
+        <div className="work-column">
+          <ModelPanel />
+          <LoraPanel />
+        </div>
         <aside>
           <SettingsPanel />
         </aside>

@@ -1,6 +1,17 @@
 /** Helpers shared by the state tests: an in-memory StateStorage and a scriptable fake EngineApi. */
 import type { StateStorage } from 'zustand/middleware';
-import type { EngineApi, EngineStatus, HubOptions, ListRepoFilesOptions, RepoFile } from '../../src/api.ts';
+import type {
+  EngineApi,
+  EngineStatus,
+  HubOptions,
+  ListRepoFilesOptions,
+  LoraDownloadProgress,
+  LoraFileSource,
+  LoraSearchHit,
+  LoraSearchQuery,
+  LoraSummary,
+  RepoFile,
+} from '../../src/api.ts';
 
 export function memoryStorage(
   initial: Record<string, string> = {},
@@ -35,6 +46,9 @@ export interface FakeEngine extends EngineApi {
     | { method: 'getStatus' }
     | { method: 'setHubOptions'; options: HubOptions }
     | { method: 'listRepoFiles'; repo: string; options: ListRepoFilesOptions | undefined }
+    | { method: 'inspectLora'; source: LoraFileSource }
+    | { method: 'listLoraFiles'; repo: string; options: ListRepoFilesOptions | undefined }
+    | { method: 'searchLoras'; query: LoraSearchQuery }
   >;
 }
 
@@ -43,6 +57,12 @@ export function fakeEngine(
   behaviour: {
     getStatus?: () => Promise<EngineStatus>;
     listRepoFiles?: (repo: string, options?: ListRepoFilesOptions) => Promise<RepoFile[]>;
+    inspectLora?: (
+      source: LoraFileSource,
+      onProgress?: (p: LoraDownloadProgress) => void,
+    ) => Promise<LoraSummary>;
+    listLoraFiles?: (repo: string, options?: ListRepoFilesOptions) => Promise<RepoFile[]>;
+    searchLoras?: (query: LoraSearchQuery) => Promise<LoraSearchHit[]>;
   } = {},
 ): FakeEngine {
   const calls: FakeEngine['calls'] = [];
@@ -58,6 +78,19 @@ export function fakeEngine(
     listRepoFiles: (repo, options) => {
       calls.push({ method: 'listRepoFiles', repo, options });
       return behaviour.listRepoFiles ? behaviour.listRepoFiles(repo, options) : Promise.resolve([]);
+    },
+    inspectLora: (source, onProgress) => {
+      calls.push({ method: 'inspectLora', source });
+      if (behaviour.inspectLora) return behaviour.inspectLora(source, onProgress);
+      return Promise.reject(new Error('fakeEngine: give an inspectLora behaviour to use it'));
+    },
+    listLoraFiles: (repo, options) => {
+      calls.push({ method: 'listLoraFiles', repo, options });
+      return behaviour.listLoraFiles ? behaviour.listLoraFiles(repo, options) : Promise.resolve([]);
+    },
+    searchLoras: (query) => {
+      calls.push({ method: 'searchLoras', query });
+      return behaviour.searchLoras ? behaviour.searchLoras(query) : Promise.resolve([]);
     },
     persistStorage: async () => false,
     getStorageEstimate: async () => null,

@@ -7,13 +7,17 @@ import type {
   EngineStatus,
   HubOptions,
   ListRepoFilesOptions,
+  LoraSearchHit,
+  LoraSearchQuery,
   RepoFile,
   StorageInfo,
   WebGpuStatus,
 } from '../../api.ts';
 import { probeWebGpu } from '../gpu/device.ts';
-import { CacheStorageHubCache, type HubCache, listRepoFiles } from '../io/hub.ts';
+import { CacheStorageHubCache, type HubCache, listRepoFiles, searchModels } from '../io/hub.ts';
 import { normalizeHubUrl } from './hub-url.ts';
+import { readLoraBytes } from './lora-bytes.ts';
+import { knownBaseTargets, summarizeLora } from './lora-summary.ts';
 
 export interface EngineDeps {
   /** The WebGPU entry point; defaults to `navigator.gpu` of the worker (absent in Node). */
@@ -40,6 +44,16 @@ export function createEngine(deps: EngineDeps = {}): EngineApi {
     if (!hubCache && !('hubCache' in deps) && globalThis.caches) hubCache = new CacheStorageHubCache();
     return hubCache;
   };
+  // Bound to the global scope: a browser's `fetch` called as a method of another object (io/hub.ts
+  // calls `d.fetch(...)` when it downloads) throws "Illegal invocation".
+  const doFetch: typeof fetch = deps.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  /** Endpoint, token, fetch and cache of every Hub call. */
+  const hubParams = () => ({
+    ...(hub?.hubUrl ? { hubUrl: hub.hubUrl } : {}),
+    ...(hub?.token ? { token: hub.token } : {}),
+    fetch: doFetch,
+    ...(cache() ? { cache: cache() } : {}),
+  });
 
   return {
     getStatus() {
@@ -54,12 +68,47 @@ export function createEngine(deps: EngineDeps = {}): EngineApi {
 
     async listRepoFiles(repo: string, options: ListRepoFilesOptions = {}): Promise<RepoFile[]> {
       return listRepoFiles(repo, {
-        ...(hub?.hubUrl ? { hubUrl: hub.hubUrl } : {}),
-        ...(hub?.token ? { token: hub.token } : {}),
+        ...hubParams(),
         ...(options.revision ? { revision: options.revision } : {}),
-        ...(deps.fetch ? { fetch: deps.fetch } : {}),
-        ...(cache() ? { cache: cache() } : {}),
       });
+    },
+
+    async inspectLora(source, onProgress) {
+      const { file, bytes } = await readLoraBytes(source, { hub: hubParams(), onProgress });
+      // No model is loaded in the engine yet: resolve names against the built-in bases (best fit).
+      return summarizeLora(bytes, file, knownBaseTargets(), true);
+    },
+
+    async listLoraFiles(repo: string, options: ListRepoFilesOptions = {}): Promise<RepoFile[]> {
+      const files = await listRepoFiles(repo, {
+        ...hubParams(),
+        ...(options.revision ? { revision: options.revision } : {}),
+      });
+      return files
+        .filter((f) => f.type === 'file' && /\.safetensors$/i.test(f.path))
+        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    },
+
+    async searchLoras(query: LoraSearchQuery): Promise<LoraSearchHit[]> {
+      const base = query.baseModel?.trim();
+      const { cache: _noCache, ...params } = hubParams();
+      const hits = await searchModels(
+        {
+          ...(query.search?.trim() ? { search: query.search.trim() } : {}),
+          filter: ['lora', ...(base ? [`base_model:adapter:${base}`] : [])],
+          limit: query.limit ?? 30,
+        },
+        params,
+      );
+      return hits.map((h) => ({
+        repo: h.repo,
+        baseModels: h.baseModels,
+        downloads: h.downloads,
+        likes: h.likes,
+        updatedAt: h.updatedAt.toISOString(),
+        private: h.private,
+        gated: h.gated,
+      }));
     },
 
     async persistStorage() {

@@ -216,7 +216,8 @@ export async function downloadFile(repo: string, path: string, opts: DownloadOpt
       url: info.url,
       size: total,
       headers: hubAuthHeaders(o),
-      fetch: o.fetch ?? fetch,
+      // Bound: a browser's fetch called as a method of another object throws "Illegal invocation".
+      fetch: o.fetch ?? ((input, init) => globalThis.fetch(input, init)),
       sink,
       ctx,
       ...(opts.signal ? { signal: opts.signal } : {}),
