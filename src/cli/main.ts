@@ -12,9 +12,15 @@ commands:
   inspect FILE [--base DIR_OR_REPO] [--json]   formats, modules, ranks, alphas, unmapped keys
   convert FILE --to peft|kohya --base DIR_OR_REPO -o OUT
   delta FILE --base DIR_OR_REPO [--weight W] -o OUT.safetensors
-  merge A[:W] B[:W] ... --method M --base DIR_OR_REPO -o OUT.safetensors
-  generate --model DIR_OR_REPO --prompt P -o out.png
-  run-case CASE.json -o OUT.safetensors
+  merge A[:W] B[:W] ... --method M [--density D] [--majority-sign total|frequency]
+        [--svd-rank R] [--svd-clamp Q] [--seed S] --base DIR_OR_REPO -o OUT.safetensors
+  generate --model DIR_OR_REPO [--lora SOURCE[:W]]... --prompt P [--negative N] [--steps N]
+        [--seed S] [--guidance G] [--scheduler euler|euler-a|ddim|dpmpp-2m|dpmpp-2m-karras|lcm]
+        [--size WxH] [--schedule NAME=SPEC]... -o out.png
+  run-case CASE.json [-o OUT.safetensors] [--compare]
+
+DIR_OR_REPO: an existing local folder wins; anything else is a Hub repo id (HF_ENDPOINT, HF_TOKEN
+and LORAFUSE_CACHE_DIR are honoured).
 
 Add --debug to any command for stack traces.`;
 
