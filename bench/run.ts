@@ -7,6 +7,9 @@ export {};
 const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   unet: () => import('./unet.ts'),
   'merge-cpu': () => import('./merge-cpu.ts'),
+  merge: () => import('./merge.ts'),
+  switch: () => import('./switch.ts'),
+  step: () => import('./step.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

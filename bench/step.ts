@@ -1,0 +1,143 @@
+/**
+ * What does a per-step LoRA schedule cost per denoising step on the CPU path?
+ *
+ * An SD1.5-shaped UNet (the real config, `block_out_channels` times --scale; default 0.2, i.e.
+ * 64/128/256/256, because a full-width forward takes about 47 s here) with random weights runs in
+ * a `NetworkSession` (onnxruntime-web wasm). A random rank-64 LoRA on every attention projection
+ * (PEFT keys, built in memory) is loaded through the adapter manager, whose sink writes the
+ * effective weights into the session, as the CLI does. Then, in the same run:
+ * - plain: one UNet forward per step, LoRA at a constant weight (the baseline);
+ * - scheduled: `setAdapters` with the step's weight of a ramp schedule (0.9 -> 0.1; each step a new weight), then the forward:
+ *   what `onStep` does for a per-step schedule (every LoRA layer is re-merged each step).
+ * Prints the median step times, the median `setAdapters` time, and the overhead ratio. Goal:
+ * schedule overhead <= 3% of a step.
+ *
+ * usage: tsx bench/run.ts step [--scale 0.2] [--latent 32] [--rank 64] [--runs 3] [--full]
+ *   --full: full widths (--scale 1) at 32x32 latents (several minutes).
+ */
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-web';
+import type { UNetConfig } from '../src/core/graph/config/unet-config.ts';
+import { buildUNetGraph } from '../src/core/graph/nets/unet.ts';
+import { NetworkSession } from '../src/core/graph/runner/session.ts';
+import { createMergeBackend } from '../src/core/lora/merge-fast/create-backend.ts';
+import type { MergeBackend } from '../src/core/lora/merge-fast/merge-backend.ts';
+import { loraTarget } from '../src/core/lora/target.ts';
+import { sessionBaseSource, sessionSink } from '../src/core/pipeline/adapters/session-sink.ts';
+import { AdapterManager } from '../src/core/pipeline/adapters.ts';
+import { rampSchedule, scheduleValues } from '../src/core/pipeline/schedule.ts';
+import {
+  attentionLayers,
+  loadAverage,
+  machineLine,
+  median,
+  ms,
+  pseudoRandom,
+  sd15UNetConfig,
+  timeRuns,
+} from './bench-run.ts';
+import { randomLoraFile } from './switch.ts';
+
+export interface StepTimes {
+  /** ms per step without a schedule (forward only). */
+  plainMs: number[];
+  /** ms per step with a per-step schedule (setAdapters + forward). */
+  scheduledMs: number[];
+  /** ms of each scheduled step's setAdapters. */
+  setAdaptersMs: number[];
+  loraLayers: number;
+}
+
+/** Builds the UNet session and the manager with one rank-`rank` LoRA, then times plain and scheduled steps. */
+export async function stepTimes(
+  cfg: UNetConfig,
+  latent: number,
+  rank: number,
+  runs: number,
+  merge: MergeBackend,
+): Promise<StepTimes> {
+  const def = buildUNetGraph(cfg);
+  const session = await NetworkSession.create(def);
+  try {
+    def.weights.forEach((w, i) => {
+      const n = w.shape.reduce((a, b) => a * b, 1);
+      session.setWeight(w.name, new ort.Tensor('float32', pseudoRandom(n, i + 1), [...w.shape]));
+    });
+    const sessions = { unet: session };
+    const manager = new AdapterManager({
+      target: loraTarget('sd15-shaped (bench)', { unet: cfg }),
+      base: sessionBaseSource(sessions),
+      sinks: [sessionSink(sessions)],
+      merge,
+    });
+    const layers = attentionLayers(cfg);
+    const name = await manager.loadLoraWeights(randomLoraFile(layers, rank, 1, 'scheduled'));
+
+    const c = cfg.inChannels;
+    const cross = cfg.crossAttentionDim[0]!;
+    const inputs = {
+      sample: new ort.Tensor('float32', pseudoRandom(c * latent * latent, 99, 1), [1, c, latent, latent]),
+      timestep: new ort.Tensor('float32', Float32Array.of(500), [1]),
+      encoder_hidden_states: new ort.Tensor('float32', pseudoRandom(77 * cross, 98, 1), [1, 77, cross]),
+    };
+    const plainMs = await timeRuns(runs, async () => {
+      await session.run(inputs);
+    });
+    const weights = scheduleValues(rampSchedule(0.9, 0.1), runs);
+    const setAdaptersMs: number[] = [];
+    let step = 0;
+    const scheduledMs = await timeRuns(
+      runs,
+      async () => {
+        const t = performance.now();
+        await manager.setAdapters(name, weights[step++ % weights.length]!);
+        setAdaptersMs.push(performance.now() - t);
+        await session.run(inputs);
+      },
+      0,
+    );
+    return { plainMs, scheduledMs, setAdaptersMs, loraLayers: layers.length };
+  } finally {
+    await session.release();
+  }
+}
+
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      scale: { type: 'string' },
+      latent: { type: 'string' },
+      rank: { type: 'string', default: '64' },
+      runs: { type: 'string', default: '3' },
+      full: { type: 'boolean', default: false },
+    },
+  });
+  const scale = Number(values.scale ?? (values.full ? 1 : 0.2));
+  const latent = Number(values.latent ?? 32);
+  const rank = Number(values.rank);
+  const runs = Number(values.runs);
+  const cfg = sd15UNetConfig(scale);
+  console.log(`bench step: ${machineLine()}`);
+  const merge = await createMergeBackend({ threads: availableParallelism() });
+  try {
+    const t = await stepTimes(cfg, latent, rank, runs, merge);
+    const plain = median(t.plainMs);
+    const scheduled = median(t.scheduledMs);
+    const set = median(t.setAdaptersMs);
+    console.log(
+      `UNet: SD1.5-shaped, block_out_channels [${cfg.blockOutChannels.join(', ')}], ${latent}x${latent} latents, batch 1, ` +
+        `onnxruntime-web wasm 1 thread; LoRA rank ${rank} on ${t.loraLayers} attention projections, merge backend ${merge.name}; median of ${runs}`,
+    );
+    console.log(`step without schedule: ${ms(plain)} (runs: ${t.plainMs.map(ms).join(', ')})`);
+    console.log(`step with per-step schedule: ${ms(scheduled)} (runs: ${t.scheduledMs.map(ms).join(', ')})`);
+    console.log(`setAdapters per step: ${ms(set)} (runs: ${t.setAdaptersMs.map(ms).join(', ')})`);
+    console.log(
+      `overhead: scheduled / plain = ${(scheduled / plain).toFixed(3)}x; setAdapters / plain step = ${((100 * set) / plain).toFixed(1)}% (goal <= 3%)`,
+    );
+  } finally {
+    await merge.dispose();
+  }
+  console.log(`load average at end: ${loadAverage()}`);
+}
