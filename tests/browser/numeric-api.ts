@@ -4,6 +4,7 @@
  * Tensors cross as plain arrays; the oracle (fixture outputs) stays on the Node side.
  */
 import type { Backend, OptimizationLevel } from '../../src/core/graph/runner/session.ts';
+import type { WeightDType } from '../../src/core/graph/runner/weight-dtype.ts';
 
 export type Component = 'unet' | 'text_encoder' | 'text_encoder_2' | 'vae';
 
@@ -17,6 +18,9 @@ export interface InitResult {
   backend: Backend;
   /** The WebGPU adapter (vendor, architecture, description), empty on 'wasm'. */
   adapter: string;
+  /** 'webgpu': whether our device has shader-f16, and what `chooseWeightDtype(device)` picks. */
+  shaderF16?: boolean;
+  weightDtype?: WeightDType;
 }
 
 export interface OpenResult {
@@ -52,12 +56,16 @@ export interface NumericApi {
   /** What the app does: 'webgpu' when `probeWebGpu` finds an adapter, else 'wasm' and the reason. */
   pickBackend(): Promise<{ backend: Backend; reason: string }>;
   init(backend: Backend): Promise<InitResult>;
-  /** Opens a network: its session (ORT session log at level 0, for node placements) and its weights. */
+  /**
+   * Opens a network: its session (ORT session log at level 0, for node placements) and its weights
+   * (float32 unless `weightDtype` says float16).
+   */
   open(
     model: string,
     component: Component,
     backend: Backend,
     optimization?: OptimizationLevel,
+    weightDtype?: WeightDType,
   ): Promise<OpenResult>;
   run(id: number, inputs: Record<string, WireTensor>): Promise<RunResult>;
   readWeight(id: number, name: string): Promise<number[]>;

@@ -14,6 +14,7 @@ import { buildClipTextGraph } from '../../src/core/graph/nets/clip.ts';
 import { buildUNetGraph } from '../../src/core/graph/nets/unet.ts';
 import { buildVaeDecoderGraph } from '../../src/core/graph/nets/vae.ts';
 import { downloadOutput, NetworkSession } from '../../src/core/graph/runner/session.ts';
+import { chooseWeightDtype, type WeightDType } from '../../src/core/graph/runner/weight-dtype.ts';
 import { weightBuffersFromSafetensors, weightsFromSafetensors } from '../../src/core/graph/runner/weights.ts';
 import { bufferSource, openSafetensors, readSafetensors } from '../../src/core/io/safetensors.ts';
 import type {
@@ -57,10 +58,10 @@ async function fetchJson(path: string): Promise<unknown> {
   return JSON.parse(new TextDecoder().decode(await fetchBytes(path)));
 }
 
-function buildGraph(component: Component, config: unknown): GraphDef {
-  if (component === 'unet') return buildUNetGraph(parseUNetConfig(config));
-  if (component === 'vae') return buildVaeDecoderGraph(parseVaeConfig(config));
-  return buildClipTextGraph(parseClipTextConfig(config));
+function buildGraph(component: Component, config: unknown, weightDType: WeightDType): GraphDef {
+  if (component === 'unet') return buildUNetGraph(parseUNetConfig(config), { weightDType });
+  if (component === 'vae') return buildVaeDecoderGraph(parseVaeConfig(config), { weightDType });
+  return buildClipTextGraph(parseClipTextConfig(config), { weightDType });
 }
 
 /**
@@ -128,11 +129,17 @@ const api: NumericApi = {
     return {
       backend,
       adapter: `${info?.vendor ?? ''} ${info?.architecture ?? ''} ${info?.description ?? ''}`,
+      shaderF16: device.features.has('shader-f16'),
+      weightDtype: chooseWeightDtype(device),
     };
   },
 
-  async open(model, component, backend, optimization): Promise<OpenResult> {
-    const def = buildGraph(component, await fetchJson(`models/${model}/${component}/config.json`));
+  async open(model, component, backend, optimization, weightDtype = 'float32'): Promise<OpenResult> {
+    const def = buildGraph(
+      component,
+      await fetchJson(`models/${model}/${component}/config.json`),
+      weightDtype,
+    );
     const file = component.startsWith('text_encoder')
       ? 'model.safetensors'
       : 'diffusion_pytorch_model.safetensors';
@@ -150,7 +157,7 @@ const api: NumericApi = {
       const reader = await openSafetensors(bufferSource(bytes, path));
       for (const [k, b] of await weightBuffersFromSafetensors(def, reader, device!)) {
         buffers.set(k, b);
-        session.setWeightBuffer(k, b);
+        session.setWeightBuffer(k, b, weightDtype);
       }
     } else {
       for (const [k, t] of weightsFromSafetensors(def, readSafetensors(bytes, path)).tensors)

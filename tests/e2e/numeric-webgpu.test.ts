@@ -6,7 +6,8 @@
  * Then a weight rewritten in its GPUBuffer (queue.writeBuffer) between two runs of the SAME session
  * moves the output exactly as a CPU computation predicts, with no session or tensor re-created.
  * Then the wasm fallback: in a Chromium without WebGPU, `probeWebGpu` picks 'wasm' and the same
- * runner gives the same outputs from CPU tensors.
+ * runner gives the same outputs from CPU tensors. float16 weights: SwiftShader has no shader-f16,
+ * so `chooseWeightDtype` keeps float32 on WebGPU here; the float16 graph runs on wasm in Chromium.
  *
  * No compute node may run on the CPU: ORT's node placement log (session log level 0) may show on
  * the CPU only the integer shape arithmetic ORT keeps there by design (Shape -> Slice/Gather/Cast/
@@ -17,7 +18,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type * as ort from 'onnxruntime-web';
+import * as ort from 'onnxruntime-web';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseClipTextConfig } from '../../src/core/graph/config/clip-config.ts';
@@ -27,9 +28,10 @@ import type { GraphDef } from '../../src/core/graph/dsl/builder.ts';
 import { buildClipTextGraph } from '../../src/core/graph/nets/clip.ts';
 import { buildUNetGraph } from '../../src/core/graph/nets/unet.ts';
 import { buildVaeDecoderGraph } from '../../src/core/graph/nets/vae.ts';
-import type { Backend } from '../../src/core/graph/runner/session.ts';
+import { type Backend, NetworkSession } from '../../src/core/graph/runner/session.ts';
+import { f16ToF32, f32ToF16 } from '../../src/core/io/safetensors.ts';
 import { type BuiltPage, buildNumericPage } from '../browser/build-page.ts';
-import type { Component, OpenResult, RunResult, WireTensor } from '../browser/numeric-api.ts';
+import type { Component, InitResult, OpenResult, RunResult, WireTensor } from '../browser/numeric-api.ts';
 import {
   caseTensor,
   componentWeights,
@@ -308,12 +310,18 @@ describe('networks on WebGPU in Chromium (SwiftShader), weights in our GPUBuffer
   let browser: Browser;
   let page: Page;
   let problems: PageProblem[];
+  let init: InitResult;
 
   beforeAll(async () => {
     browser = await launchBrowser();
     ({ page, problems } = await openNumericPage(browser));
-    const init = await page.evaluate(() => window.numeric!.init('webgpu'));
+    init = await page.evaluate(() => window.numeric!.init('webgpu'));
     expect(init.adapter).toMatch(/swiftshader/i);
+  });
+
+  it('chooseWeightDtype keeps float32 weights: SwiftShader has no shader-f16', () => {
+    expect(init.shaderF16).toBe(false);
+    expect(init.weightDtype).toBe('float32');
   });
 
   afterAll(async () => {
@@ -448,6 +456,43 @@ describe('wasm fallback in a Chromium without WebGPU: the same runner, CPU tenso
 
   it('tiny-sd15_vae_decode on wasm', async () => {
     await checkNetwork(page, 'wasm', 'tiny-sd15', 'vae', [vaeRun()]);
+  });
+
+  it('tiny-sd15_vae_decode on wasm with float16 weights = the float32 graph on f16-rounded weights (Node)', async () => {
+    const opened = await page.evaluate(([m, c, b, d]) => window.numeric!.open(m, c, b, undefined, d), [
+      'tiny-sd15',
+      'vae',
+      'wasm',
+      'float16',
+    ] as const);
+    const run = vaeRun();
+    const got = (await pageRun(page, opened.id, run.inputs)).outputs.sample!;
+    await page.evaluate((i) => window.numeric!.close(i), opened.id);
+    // Independent: Node's wasm, the float32 graph, every weight rounded to f16 and back on the CPU.
+    const def = graphOf('tiny-sd15', 'vae');
+    const file = componentWeights('tiny-sd15', 'vae');
+    const ref = await NetworkSession.create(def);
+    for (const w of def.weights) {
+      ref.setWeight(
+        w.name,
+        new ort.Tensor('float32', f16ToF32(f32ToF16(file.float32(w.name))), [...w.shape]),
+      );
+    }
+    const latents = caseTensor(readCase(run.name), 'inputs.latents');
+    const expected = (await ref.run({ latent_sample: latents })).sample!.data as Float32Array;
+    await ref.release();
+    const err = maxAbsDiff(got.data, expected);
+    const vsDiffusers = maxAbsDiff(
+      got.data,
+      caseTensor(readCase(run.name), 'outputs.out').data as Float32Array,
+    );
+    console.log(
+      `VAE, f16 weights on wasm in Chromium: ${err.toExponential(2)} vs f16-rounded f32 graph, ${vsDiffusers.toExponential(2)} vs Diffusers`,
+    );
+    // Compute is float32 in both: float32 noise only (tests/numeric/graph-f16.test.ts).
+    expect(err).toBeLessThanOrEqual(1e-5);
+    // The premise: f16 rounding is visible (a float32-weights run would be off by ~1e-3 here).
+    expect(vsDiffusers).toBeGreaterThan(1e-4);
   });
 
   it('logged no console errors or uncaught exceptions', () => {

@@ -9,6 +9,12 @@
 import { LorafuseError } from '../../../errors.ts';
 
 export type DType = 'float32' | 'float16' | 'int64' | 'int32' | 'bool';
+/**
+ * How weight inputs are stored: float32, or float16 (half the memory and upload bytes) cast to
+ * float32 inside the graph, so compute stays float32. Chosen by `chooseWeightDtype`
+ * (runner/weight-dtype.ts).
+ */
+export type WeightDType = 'float32' | 'float16';
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
@@ -74,13 +80,16 @@ export interface OutputSpec {
   readonly shape: Shape;
 }
 
+/** ONNX TensorProto.DataType FLOAT (ops.ts has the full table, which imports this file). */
+const ONNX_FLOAT = 1;
+
 /** The ai.onnx opset the graphs target (LayerNormalization needs 17). */
 export const OPSET = 17;
 
 export class GraphBuilder {
   readonly name: string;
-  /** dtype of every weight input (float32 now; float16 when the device has shader-f16). */
-  readonly weightDType: DType;
+  /** dtype of every weight input (see WeightDType). */
+  readonly weightDType: WeightDType;
   private readonly scopes: string[] = [];
   private readonly inputs: Value[] = [];
   private readonly weights = new Map<string, WeightSpec>();
@@ -91,7 +100,7 @@ export class GraphBuilder {
   private readonly producer = new Map<string, GraphNode>();
   private counter = 0;
 
-  constructor(name: string, options: { weightDType?: DType } = {}) {
+  constructor(name: string, options: { weightDType?: WeightDType } = {}) {
     this.name = name;
     this.weightDType = options.weightDType ?? 'float32';
   }
@@ -122,13 +131,17 @@ export class GraphBuilder {
   /**
    * A weight: a graph input named `<scope path>.<localName>`, the diffusers state-dict key.
    * Asking twice for the same key is a builder bug (each parameter belongs to one module).
+   * Always a float32 value: a float16 weight input is consumed by one `Cast` to float32 and by
+   * nothing else (a Cast of a graph input cannot be constant-folded, so the input stays f16).
    */
   weight(localName: string, shape: readonly number[]): Value {
     const name = this.path ? `${this.path}.${localName}` : localName;
     this.assertFreeName(name);
     const spec: WeightSpec = { name, dtype: this.weightDType, shape: [...shape] };
     this.weights.set(name, spec);
-    return { name, dtype: spec.dtype, shape: spec.shape };
+    const raw: Value = { name, dtype: spec.dtype, shape: spec.shape };
+    if (spec.dtype === 'float32') return raw;
+    return this.node1('Cast', [raw], { dtype: 'float32', shape: spec.shape }, { to: attr.int(ONNX_FLOAT) });
   }
 
   /** A small constant initializer (shapes, axes, scalars), shared when the same data repeats. */

@@ -9,7 +9,7 @@
  * Weights: the model's own state-dict keys (`text_model.encoder.layers.0.self_attn.q_proj.weight`).
  */
 import type { ClipTextConfig } from '../config/clip-config.ts';
-import type { GraphDef, Value } from '../dsl/builder.ts';
+import type { GraphDef, Value, WeightDType } from '../dsl/builder.ts';
 import { GraphBuilder } from '../dsl/builder.ts';
 import {
   add,
@@ -85,7 +85,10 @@ function poolIndex(g: GraphBuilder, ids: Value, cfg: ClipTextConfig): Value {
   return argMax(g, score, -1, true);
 }
 
-export function buildClipTextGraph(cfg: ClipTextConfig, options: { weightDType?: 'float32' } = {}): GraphDef {
+export function buildClipTextGraph(
+  cfg: ClipTextConfig,
+  options: { weightDType?: WeightDType } = {},
+): GraphDef {
   const g = new GraphBuilder(cfg.className, options);
   const ids = g.input(CLIP_INPUT_IDS, 'int32', ['batch', 'sequence']);
   const { last, penultimate, pooled } = g.scope('text_model', () => {

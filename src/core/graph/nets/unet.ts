@@ -12,7 +12,7 @@
  */
 import { LorafuseError } from '../../../errors.ts';
 import type { TransformerSpec, UNetConfig } from '../config/unet-config.ts';
-import type { GraphDef, Value } from '../dsl/builder.ts';
+import type { GraphDef, Value, WeightDType } from '../dsl/builder.ts';
 import { GraphBuilder } from '../dsl/builder.ts';
 import { add, concat, mul, reshape, scalar, sub } from '../dsl/ops.ts';
 import { type Transformer2DSpec, transformer2D } from './attention.ts';
@@ -53,7 +53,7 @@ function refuseUnsupported(cfg: UNetConfig): void {
   if (new Set(cfg.crossAttentionDim).size !== 1) refuse('cross_attention_dim', 'per-block widths');
 }
 
-export function buildUNetGraph(cfg: UNetConfig, options: { weightDType?: 'float32' } = {}): GraphDef {
+export function buildUNetGraph(cfg: UNetConfig, options: { weightDType?: WeightDType } = {}): GraphDef {
   refuseUnsupported(cfg);
   const g = new GraphBuilder('UNet2DConditionModel', options);
   const groups = cfg.normNumGroups;

@@ -8,7 +8,7 @@
  */
 import { LorafuseError } from '../../../errors.ts';
 import type { VaeConfig } from '../config/vae-config.ts';
-import type { GraphDef } from '../dsl/builder.ts';
+import type { GraphDef, WeightDType } from '../dsl/builder.ts';
 import { GraphBuilder } from '../dsl/builder.ts';
 import { spatialSelfAttention } from './attention.ts';
 import { activation, conv, groupNorm } from './layers.ts';
@@ -19,7 +19,7 @@ export const VAE_DECODER_INPUT = 'latent_sample';
 /** The VAE's resnets and attention use eps 1e-6 everywhere. */
 const EPS = 1e-6;
 
-export function buildVaeDecoderGraph(cfg: VaeConfig, options: { weightDType?: 'float32' } = {}): GraphDef {
+export function buildVaeDecoderGraph(cfg: VaeConfig, options: { weightDType?: WeightDType } = {}): GraphDef {
   if (cfg.actFn !== 'silu') {
     throw new LorafuseError(
       'not-implemented',

@@ -7,12 +7,17 @@
  *   changes the next run, with the same session and the same tensors. Outputs stay in GPU buffers
  *   by default (`downloadOutput` reads one back).
  * - 'wasm': weights are CPU tensors (`setWeight`); the fallback without WebGPU, and Node.
+ * Weights are float32 or float16 as the graph declares them (`weightDtype`, chosen by
+ * `chooseWeightDtype` in ./weight-dtype.ts); a float32 CPU tensor given to a float16 session is
+ * rounded to float16 here, a GPU buffer must already hold the session's dtype.
  */
 import * as ort from 'onnxruntime-web';
 import { LorafuseError } from '../../../errors.ts';
-import type { GraphDef, WeightSpec } from '../dsl/builder.ts';
+import { f32ToF16 } from '../../io/safetensors.ts';
+import type { GraphDef, WeightDType, WeightSpec } from '../dsl/builder.ts';
 import { serializeGraph } from '../dsl/serialize.ts';
 import { shareDeviceWithOrt, verifyOrtDevice } from './ort-device.ts';
+import { assertWeightDtypeRuns, weightDtypeOf } from './weight-dtype.ts';
 
 export type Backend = 'wasm' | 'webgpu';
 
@@ -71,6 +76,8 @@ export class NetworkSession {
   readonly backend: Backend;
   /** The device of a 'webgpu' session, null on 'wasm'. */
   readonly device: GPUDevice | null;
+  /** The dtype of every weight input of the graph. */
+  readonly weightDtype: WeightDType;
   private readonly session: ort.InferenceSession;
   private readonly specs: ReadonlyMap<string, WeightSpec>;
   private readonly weights = new Map<string, ort.Tensor>();
@@ -85,11 +92,13 @@ export class NetworkSession {
     this.session = session;
     this.backend = backend;
     this.device = device;
+    this.weightDtype = weightDtypeOf(def);
     this.specs = new Map(def.weights.map((w) => [w.name, w]));
   }
 
   static async create(def: GraphDef, options: NetworkSessionOptions = {}): Promise<NetworkSession> {
     const backend = options.backend ?? 'wasm';
+    assertWeightDtypeRuns(def, backend, options.backend === 'webgpu' ? options.device : null);
     const common: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: options.optimization ?? DEFAULT_OPTIMIZATION[backend],
       logSeverityLevel: options.logSeverityLevel ?? 2,
@@ -140,10 +149,30 @@ export class NetworkSession {
     return spec;
   }
 
-  /** Sets (or replaces) one weight from a tensor (CPU, or a GPU buffer on 'webgpu'); name and shape must be the graph's. */
+  /**
+   * Sets (or replaces) one weight from a tensor (CPU, or a GPU buffer on 'webgpu'); name and shape
+   * must be the graph's, and so must the dtype, except that a float32 CPU tensor for a float16
+   * weight is rounded to float16 (to nearest even) here.
+   */
   setWeight(name: string, tensor: ort.Tensor): void {
     const spec = this.spec(name);
     const same = tensor.dims.length === spec.shape.length && tensor.dims.every((d, i) => d === spec.shape[i]);
+    if (same && spec.dtype === 'float16' && tensor.type === 'float32' && tensor.location === 'cpu') {
+      const half = f32ToF16(tensor.data as Float32Array);
+      this.setWeight(name, new ort.Tensor('float16', half, tensor.dims));
+      return;
+    }
+    if (same && tensor.type !== spec.dtype) {
+      throw new LorafuseError(
+        'invalid-argument',
+        `${this.def.name}: weight '${name}' is ${tensor.type} (${tensor.location}), but this session takes ` +
+          `${spec.dtype} weights. ` +
+          (tensor.location === 'gpu-buffer'
+            ? `Upload it as ${spec.dtype === 'float16' ? "'f16-packed'" : "'f32'"} (weightBuffersFromSafetensors does).`
+            : `Pass a float32 or ${spec.dtype} tensor.`),
+        { network: this.def.name, weight: name, expected: spec.dtype, got: tensor.type },
+      );
+    }
     if (!same || tensor.type !== spec.dtype) {
       throw new LorafuseError(
         'lora-shape-mismatch',
@@ -164,10 +193,20 @@ export class NetworkSession {
   /**
    * 'webgpu' only: the weight lives in `buffer` (our device, STORAGE usage, at least the weight's
    * bytes rounded up to ORT_BUFFER_ALIGNMENT). The session reads the buffer at every run; rewriting
-   * its contents needs no call here.
+   * its contents needs no call here. `dtype` says what the buffer holds (float32, or float16 as
+   * uploaded 'f16-packed'); it must be the session's weight dtype: a buffer cannot be converted.
    */
-  setWeightBuffer(name: string, buffer: GPUBuffer): void {
+  setWeightBuffer(name: string, buffer: GPUBuffer, dtype: WeightDType = 'float32'): void {
     const spec = this.spec(name);
+    if (dtype !== spec.dtype) {
+      throw new LorafuseError(
+        'invalid-argument',
+        `${this.def.name}: the buffer for '${name}' holds ${dtype}, but this session takes ${spec.dtype} weights. ` +
+          `Upload the weights as ${spec.dtype === 'float16' ? "'f16-packed'" : "'f32'"} ` +
+          "(weightBuffersFromSafetensors follows the graph), or build the graph for the buffers' dtype.",
+        { network: this.def.name, weight: name, expected: spec.dtype, got: dtype },
+      );
+    }
     if (this.backend !== 'webgpu') {
       throw new LorafuseError(
         'invalid-argument',

@@ -1,13 +1,15 @@
 /**
  * Weights for a network from a diffusers / transformers safetensors file: CPU tensors (wasm) or
- * GPU buffers we own (WebGPU).
+ * GPU buffers we own (WebGPU), in the dtype the graph declares (float32, or float16: F16 data is
+ * taken as is, other dtypes are rounded to nearest even).
  */
 import * as ort from 'onnxruntime-web';
 import { LorafuseError } from '../../../errors.ts';
 import type { SafetensorsFile, SafetensorsReader } from '../../io/safetensors.ts';
-import { uploadAll } from '../../io/safetensors.ts';
-import type { GraphDef } from '../dsl/builder.ts';
+import { f32ToF16, uploadAll } from '../../io/safetensors.ts';
+import type { GraphDef, WeightSpec } from '../dsl/builder.ts';
 import { ORT_BUFFER_ALIGNMENT, ortBufferSize } from './session.ts';
+import { weightDtypeOf } from './weight-dtype.ts';
 
 export interface LoadedWeights {
   readonly tensors: Map<string, ort.Tensor>;
@@ -15,7 +17,26 @@ export interface LoadedWeights {
   readonly unused: string[];
 }
 
-/** Reads every weight `def` needs from `file` as float32; a missing key or a wrong shape is an error. */
+/** The file's tensor as the graph's weight dtype (a fresh array). */
+function cpuWeight(file: SafetensorsFile, w: WeightSpec): ort.Tensor {
+  if (w.dtype === 'float32') return new ort.Tensor('float32', file.float32(w.name), [...w.shape]);
+  if (w.dtype !== 'float16') {
+    throw new LorafuseError('not-implemented', `${file.fileName}: weight '${w.name}' has dtype ${w.dtype}.`, {
+      file: file.fileName,
+      key: w.name,
+    });
+  }
+  const half =
+    file.info(w.name).dtype === 'F16'
+      ? new Uint16Array(file.raw(w.name).slice().buffer)
+      : f32ToF16(file.float32(w.name));
+  return new ort.Tensor('float16', half, [...w.shape]);
+}
+
+/**
+ * Reads every weight `def` needs from `file` in the graph's weight dtype; a missing key or a wrong
+ * shape is an error.
+ */
 export function weightsFromSafetensors(def: GraphDef, file: SafetensorsFile): LoadedWeights {
   const names = new Set(file.names());
   const missing = def.weights.filter((w) => !names.has(w.name)).map((w) => w.name);
@@ -36,14 +57,15 @@ export function weightsFromSafetensors(def: GraphDef, file: SafetensorsFile): Lo
         { file: file.fileName, key: w.name, expected: w.shape, got: info.shape },
       );
     }
-    tensors.set(w.name, new ort.Tensor('float32', file.float32(w.name), [...w.shape]));
+    tensors.set(w.name, cpuWeight(file, w));
   }
   const used = new Set(def.weights.map((w) => w.name));
   return { tensors, unused: [...names].filter((n) => !used.has(n)) };
 }
 
 /**
- * Uploads every weight `def` needs from `reader` into a new GPUBuffer on `device` (float32,
+ * Uploads every weight `def` needs from `reader` into a new GPUBuffer on `device` (the graph's
+ * weight dtype: float32, or float16 as 'f16-packed', which is plain little-endian halves;
  * STORAGE | COPY_SRC | COPY_DST, size padded to ORT_BUFFER_ALIGNMENT), after checking names and
  * shapes against the graph. The buffers are the caller's: a session only reads them. Nothing is
  * left allocated on failure.
@@ -73,7 +95,8 @@ export async function weightBuffersFromSafetensors(
     }
   }
   const used = new Set(def.weights.map((w) => w.name));
-  const buffers = await uploadAll(device, reader, { dtype: 'f32', filter: (info) => used.has(info.name) });
+  const dtype = weightDtypeOf(def) === 'float16' ? 'f16-packed' : 'f32';
+  const buffers = await uploadAll(device, reader, { dtype, filter: (info) => used.has(info.name) });
   const padded = new Map<string, GPUBuffer>();
   try {
     for (const [name, buffer] of buffers) padded.set(name, padForOrt(device, buffer));
