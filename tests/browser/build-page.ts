@@ -26,7 +26,8 @@ export interface BuiltPage {
   ms: number;
 }
 
-export async function buildNumericPage(outDir = PAGE_OUT_DIR): Promise<BuiltPage> {
+/** `html`: the page to build (a file in tests/browser/), default the numeric page. */
+export async function buildNumericPage(outDir = PAGE_OUT_DIR, html = 'numeric.html'): Promise<BuiltPage> {
   const t0 = performance.now();
   await build({
     configFile: false,
@@ -40,7 +41,7 @@ export async function buildNumericPage(outDir = PAGE_OUT_DIR): Promise<BuiltPage
       sourcemap: false,
       chunkSizeWarningLimit: 4096,
       rolldownOptions: {
-        input: join(HERE, 'numeric.html'),
+        input: join(HERE, html),
         output: { codeSplitting: { groups: [ORT_CHUNK] } },
       },
     },

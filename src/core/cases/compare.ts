@@ -9,6 +9,8 @@ export interface OutputComparison {
   ok: boolean;
   /** Why it failed beyond the number (shape, missing reference). */
   problem?: string;
+  /** The stored output it was compared with, when not its own name. */
+  reference?: string;
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -21,17 +23,22 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** `referenceOf(name)`: the stored output to compare `name` with (default: `name`). */
 export function compareOutputs(
   outputs: ReadonlyMap<string, CaseTensor>,
   reference: SafetensorsFile,
   tolerance: number,
+  referenceOf: (name: string) => string = (name) => name,
 ): OutputComparison[] {
   const stored = new Set(reference.names());
   return [...outputs].map(([name, t]) => {
-    const key = `outputs.${name}`;
+    const ref = referenceOf(name);
+    const other = ref !== name ? { reference: ref } : {};
+    const key = `outputs.${ref}`;
     if (!stored.has(key)) {
       return {
         name,
+        ...other,
         maxAbs: Number.POSITIVE_INFINITY,
         ok: false,
         problem: `no '${key}' in ${reference.fileName}`,
@@ -41,12 +48,13 @@ export function compareOutputs(
     if (shape.length !== t.shape.length || shape.some((d, i) => d !== t.shape[i])) {
       return {
         name,
+        ...other,
         maxAbs: Number.POSITIVE_INFINITY,
         ok: false,
         problem: `shape [${t.shape}] but the reference is [${shape}]`,
       };
     }
     const maxAbs = maxAbsDiff(t.data, reference.float32(key));
-    return { name, maxAbs, ok: maxAbs <= tolerance };
+    return { name, ...other, maxAbs, ok: maxAbs <= tolerance };
   });
 }

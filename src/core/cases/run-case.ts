@@ -237,7 +237,12 @@ export async function runCase(caseJson: unknown, io: RunCaseIo): Promise<CaseOut
       : loadModel(subSource(io.root, c.model), io.session ? { session: io.session } : {});
     return loaded;
   };
-  const ctx: CaseStateContext = { model, root: io.root, emit: (name, t) => produced.set(name, t) };
+  const ctx: CaseStateContext = {
+    model,
+    root: io.root,
+    emit: (name, t) => produced.set(name, t),
+    wants: (name) => Object.hasOwn(c.outputs, name),
+  };
   const store = (entries: Map<string, CaseTensor>) => {
     for (const [k, v] of entries) produced.set(k, v);
   };

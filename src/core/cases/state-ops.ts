@@ -21,6 +21,11 @@ export interface CaseStateContext {
   root: ModelSource;
   /** Stores an output (`outputs.<name>`), e.g. for `peft_add_weighted_adapter`. */
   emit(name: string, tensor: CaseTensor): void;
+  /**
+   * Whether the case lists `name` among its outputs (absent: every name counts as listed). A
+   * combination PEFT refused is not stored, so the op can tell an expected refusal from a failure.
+   */
+  wants?(name: string): boolean;
 }
 
 export interface CaseStateOps {

@@ -2,8 +2,10 @@
  * The adapter manager: Diffusers' LoRA API in camelCase (`loadLoraWeights`, `setAdapters`,
  * `fuseLora`, `unfuseLora`, `unloadLoraWeights`, `disableLora`, `enableLora`, `deleteAdapters`,
  * `getActiveAdapters`, `getListAdapters`, `enableLoraHotswap`, hotswap through
- * `loadLoraWeights(..., {adapterName, hotswap: true})`) plus the call-time `scale`
- * (`cross_attention_kwargs={"scale": s}`) as `setScale`.
+ * `loadLoraWeights(..., {adapterName, hotswap: true})`, `addWeightedAdapter` (PEFT's
+ * `add_weighted_adapter`), `saveLoraAdapter`) plus the call-time `scale`
+ * (`cross_attention_kwargs={"scale": s}`) as `setScale`, and `exportFusedWeights` (the base with
+ * what is fused, as safetensors per component: Diffusers' save of a fused pipeline).
  *
  * What the networks run (DESIGN.md decision 3): per module `W = W0 + sum_i c_i dW_i` over the live
  * adapters, `c_i = weight_i * blockMultiplier * scale`, alpha/rank inside dW (per module, as kohya
@@ -18,21 +20,32 @@
  * 3. `scale` 0 gives exactly the base and leaves the `setAdapters` weights as they were; a weight
  *    of 0 puts an adapter out of the mix for every format, DoRA included.
  * 4. alpha/rank is per module.
- * Freshly loaded adapters join the active set at weight 1.0 (the others stay active).
+ * 5. `addWeightedAdapter` refuses a name in use (PEFT returns silently) and combines the files'
+ *    factors, not the `setAdapters`-scaled ones (adapters/weighted-adapter.ts).
+ * Freshly loaded adapters join the active set at weight 1.0 (the others stay active). An adapter
+ * made by `addWeightedAdapter` is not active until `setAdapters` names it (as in PEFT).
  *
  * Every call is atomic: it is computed on a draft (state and weights) and committed only when all
  * of it succeeded; on error the adapters, weights and what the sinks hold are exactly as before.
  * `loadLoraWeights` reads and converts first (async), then commits synchronously.
  */
 import { LorafuseError } from '../../errors.ts';
-import { type AdapterModule, COMPONENTS, type Component, moduleId } from '../lora/adapter.ts';
+import {
+  type AdapterModule,
+  type CanonicalAdapter,
+  COMPONENTS,
+  type Component,
+  moduleId,
+} from '../lora/adapter.ts';
 import type { BaseParams } from '../lora/merge-cpu.ts';
 import type { MergeBackend } from '../lora/merge-fast/merge-backend.ts';
 import type { LoraTarget } from '../lora/target.ts';
 import { type AdapterWeightInput, parseAdapterWeights, UNIT_WEIGHTS } from './adapters/adapter-weights.ts';
+import { exportFused, type StateDictReader } from './adapters/export-fused.ts';
 import { padModule, refuseOverTargetRank, swapInto } from './adapters/hotswap.ts';
 import { convertForLoad, loadName } from './adapters/load-lora.ts';
 import { type LoraSource, type OpenRepo, readLoraSource } from './adapters/lora-source.ts';
+import { type SaveLoraOptions, writeAdapterFile } from './adapters/save-adapter.ts';
 import {
   cloneState,
   emptyState,
@@ -52,15 +65,24 @@ import {
   type WeightSink,
   WeightStore,
 } from './adapters/weight-store.ts';
+import { type AddWeightedAdapterOptions, canonicalOf, combineLoaded } from './adapters/weighted-adapter.ts';
 
 export type { AdapterWeightInput } from './adapters/adapter-weights.ts';
 export type { UNetBlockWeightsInput } from './adapters/block-weights.ts';
+export type { StateDictReader } from './adapters/export-fused.ts';
 export type { LoraSource, OpenRepo, RepoReader } from './adapters/lora-source.ts';
+export type { SaveFormat, SaveLoraOptions } from './adapters/save-adapter.ts';
 export type { StoreStats, WeightSink } from './adapters/weight-store.ts';
+export type { AddWeightedAdapterOptions } from './adapters/weighted-adapter.ts';
 
 /** The base model's parameters of one module (weight, and bias when it has one), float32. */
 export interface BaseWeightSource {
   read(component: Component, module: string): BaseParams | Promise<BaseParams>;
+  /**
+   * Every parameter of a component, by state-dict key (`exportFusedWeights` needs it). Values of
+   * modules an adapter touches are not read (the manager's own base replaces them).
+   */
+  stateDict?: StateDictReader;
 }
 
 export interface AdapterManagerOptions {
@@ -100,6 +122,11 @@ export interface FuseOptions {
 }
 
 export interface UnfuseOptions {
+  components?: readonly Component[];
+}
+
+export interface ExportFusedOptions {
+  /** Default: every component of the model. */
   components?: readonly Component[];
 }
 
@@ -186,6 +213,26 @@ export class AdapterManager {
   /** Base, fused and effective weights of a touched module (undefined when no adapter touches it). */
   moduleWeights(component: Component, module: string): ModuleWeights | undefined {
     return this.store.get(storeId(component, module));
+  }
+
+  /**
+   * An adapter's modules as its file holds them (per-module alpha/rank, no `setAdapters` weight,
+   * no hotswap padding); for a combined adapter, what `addWeightedAdapter` made. The arrays are
+   * the manager's own (hotswap buffers excepted, which are copied): read them, do not write.
+   */
+  getAdapter(name: string): CanonicalAdapter {
+    this.requireLoaded([name], 'getAdapter');
+    const ad = this.state.adapters.get(name)!;
+    return { ...canonicalOf(ad), source: ad.source };
+  }
+
+  /**
+   * Diffusers' `save_lora_adapter`: the adapter as safetensors bytes, PEFT keys (default) or kohya
+   * keys, shaped for this manager's base (adapters/save-adapter.ts).
+   */
+  saveLoraAdapter(name: string, options: SaveLoraOptions = {}): Uint8Array {
+    this.requireLoaded([name], 'saveLoraAdapter');
+    return writeAdapterFile(canonicalOf(this.state.adapters.get(name)!), name, this.target, options);
   }
 
   /** The base plus what is fused into it (live adapters not included): Diffusers' `module.weight` after fuse. */
@@ -297,6 +344,61 @@ export class AdapterManager {
         d.fused.set(c, fused);
       }
     });
+  }
+
+  /**
+   * PEFT's `add_weighted_adapter`: combines loaded adapters (lora/combine) into a new adapter,
+   * registered but not active (`setAdapters` turns it on). Returns its name. Atomic: a refused
+   * call (name in use, unknown adapter, unequal ranks for `linear`/`ties`, DoRA, LyCORIS kinds)
+   * changes nothing.
+   */
+  async addWeightedAdapter(options: AddWeightedAdapterOptions): Promise<string> {
+    return this.exclusive(async () => {
+      const combined = combineLoaded(options, this.state.adapters);
+      const name = options.adapterName;
+      const slots = new Map<string, Slot>();
+      for (const m of combined.modules) {
+        slots.set(moduleId(m), {
+          component: m.component,
+          module: m.module,
+          current: m,
+          uid: this.nextUid++,
+          buffers: null,
+        });
+      }
+      const ad: LoadedAdapter = {
+        name,
+        source: combined.source,
+        slots,
+        components: new Set(combined.modules.map((m) => m.component)),
+      };
+      await this.transactNow((d) => {
+        d.adapters.set(name, ad);
+        d.weights.set(name, UNIT_WEIGHTS);
+      });
+      return name;
+    });
+  }
+
+  /**
+   * Per component, its state dict as safetensors bytes: the base with what is fused now, live
+   * adapters not included (after `unfuseLora`: the pristine base, bit-exactly). Needs a base
+   * source with `stateDict`.
+   */
+  async exportFusedWeights(
+    options: ExportFusedOptions = {},
+  ): Promise<Partial<Record<Component, Uint8Array>>> {
+    const components = options.components && this.checkComponents(options.components, 'exportFusedWeights');
+    return this.exclusive(() =>
+      exportFused(this.target, this.base.stateDict?.bind(this.base), components, (c) => {
+        const held = new Map<string, BaseParams>();
+        for (const id of this.store.ids()) {
+          const w = this.store.get(id)!;
+          if (w.component === c) held.set(w.module, w.base);
+        }
+        return held;
+      }),
+    );
   }
 
   async unfuseLora(options: UnfuseOptions = {}): Promise<void> {

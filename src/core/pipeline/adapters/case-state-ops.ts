@@ -1,7 +1,8 @@
 /**
  * The case runner's LoRA side (`CaseStateOps`, cases/state-ops.ts) on the adapter manager: each
  * Diffusers call of a case is one manager call; the per-call `cross_attention_kwargs.scale` is
- * `setScale` around the call; `get_weight` reads the base plus what is fused. One instance per
+ * `setScale` around the call; `get_weight` reads the base plus what is fused;
+ * `peft_add_weighted_adapter` is `addWeightedAdapter` (case-weighted-adapter.ts). One instance per
  * case (a case starts from a freshly loaded pipeline); the manager is made on first use, on the
  * case's model, with weights going into its sessions (wasm path).
  */
@@ -13,6 +14,7 @@ import type { MergeBackend } from '../../lora/merge-fast/merge-backend.ts';
 import { loraTarget } from '../../lora/target.ts';
 import { AdapterManager, type AdapterWeightInput } from '../adapters.ts';
 import type { LoadedModel } from '../model.ts';
+import { peftAddWeightedAdapter } from './case-weighted-adapter.ts';
 import { type ComponentSessions, sessionBaseSource, sessionSink } from './session-sink.ts';
 
 export interface ManagerStateOpsOptions {
@@ -130,10 +132,13 @@ export function managerStateOps(options: ManagerStateOpsOptions = {}): ManagerSt
         case 'enable_lora_hotswap':
           await m.enableLoraHotswap({ targetRank: op.target_rank as number });
           return;
+        case 'peft_add_weighted_adapter':
+          await peftAddWeightedAdapter(m, op, ctx);
+          return;
         default:
           throw new LorafuseError(
             'not-implemented',
-            `case op '${op.op}' is not implemented by the adapter manager (addWeightedAdapter comes with lora/combine).`,
+            `case op '${op.op}' is not implemented by the adapter manager.`,
             { op: op.op },
           );
       }

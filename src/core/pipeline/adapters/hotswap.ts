@@ -125,3 +125,29 @@ export function padModule(m: AdapterModule, t: number, alloc: Alloc): AdapterMod
 export function swapInto(buf: AdapterModule, m: AdapterModule, t: number): AdapterModule | null {
   return fits(buf, m, t) ? writeInto(buf, m, t) : null;
 }
+
+const copy = (t: F32Tensor): F32Tensor => ({ shape: [...t.shape], data: t.data.slice() });
+
+/**
+ * A module held in target-rank buffers as its file holds it: factors cut back to the file's rank,
+ * every array copied (a later swap rewrites the buffers, never this snapshot).
+ */
+export function unpadModule(m: AdapterModule): AdapterModule {
+  const factors: Record<string, F32Tensor> = {};
+  for (const [name, t] of Object.entries(m.factors)) factors[name] = copy(t);
+  const down = m.factors.down;
+  const up = m.factors.up;
+  const t = down?.shape[0];
+  if (m.kind === 'lora' && down && up && t !== undefined && t !== m.rank) {
+    const r = m.rank;
+    const out = up.shape[0] ?? 0;
+    const cols = numel(down.shape) / t;
+    const upData = new Float32Array(out * r);
+    for (let o = 0; o < out; o++) upData.set(up.data.subarray(o * t, o * t + r), o * r);
+    factors.down = { shape: [r, ...down.shape.slice(1)], data: down.data.slice(0, r * cols) };
+    factors.up = { shape: [out, r, ...up.shape.slice(2)], data: upData };
+  }
+  const out: AdapterModule = { ...m, factors };
+  if (m.dora) out.dora = { ...m.dora, magnitude: copy(m.dora.magnitude) };
+  return out;
+}

@@ -56,8 +56,27 @@ function cpuTensor(s: NetworkSession, name: string): F32Tensor | undefined {
  */
 export function sessionBaseSource(sessions: ComponentSessions): {
   read(c: Component, m: string): BaseParams;
+  stateDict(c: Component): Map<string, F32Tensor> | undefined;
 } {
   return {
+    /** Every weight the component's network runs, as the session holds it now. */
+    stateDict(component) {
+      const s = sessions[component];
+      if (!s) return undefined;
+      const out = new Map<string, F32Tensor>();
+      for (const w of s.def.weights) {
+        const t = cpuTensor(s, w.name);
+        if (!t) {
+          throw new LorafuseError(
+            'invalid-argument',
+            `${s.def.name}: no weight '${w.name}' is set; load the model's weights first.`,
+            { network: s.def.name, weight: w.name },
+          );
+        }
+        out.set(w.name, t);
+      }
+      return out;
+    },
     read(component, module) {
       const s = sessionOf(sessions, component);
       const weight = cpuTensor(s, `${module}.weight`);
