@@ -5,13 +5,13 @@
 
 import { bool, num } from '../../graph/config/json-fields.ts';
 import type { NoiseGenerator } from '../noise.ts';
-import { alphasCumprod } from './betas.ts';
+import { alphaSchedule, alphaScheduler } from './alpha-schedule.ts';
 import type { CommonConfig, ConfigSource } from './config.ts';
 import { checkStepCount, readCommon, requireOff } from './config.ts';
 import { alphaPredEpsilon, alphaPredOriginal } from './prediction.ts';
 import { checkStepInputs } from './step-checks.ts';
 import { spacedTimesteps } from './timesteps.ts';
-import type { Scheduler, StepOptions, StepResult } from './types.ts';
+import type { Scheduler, StepResult } from './types.ts';
 
 export interface DdimConfig extends CommonConfig {
   clipSample: boolean;
@@ -44,34 +44,18 @@ export function clipInPlace(x: Float32Array, on: boolean, range: number): Float3
 
 export function createDdim(cfg: DdimConfig, generator: NoiseGenerator): Scheduler {
   const className = 'DDIMScheduler';
-  const ac = alphasCumprod(cfg);
-  const finalAlphaCumprod = cfg.setAlphaToOne ? 1 : ac[0]!;
-  let timesteps: Float32Array = new Float32Array(0);
-  return {
+  const { ac, finalAlphaCumprod } = alphaSchedule(cfg);
+  return alphaScheduler({
     kind: 'ddim',
     className,
     generator,
-    get timesteps() {
-      return timesteps;
-    },
-    sigmas: null,
-    initNoiseSigma: 1,
-    setTimesteps(n: number) {
+    schedule(n) {
       checkStepCount(n, cfg.numTrainTimesteps, className);
-      timesteps = Float32Array.from(
+      return Float32Array.from(
         spacedTimesteps(cfg.timestepSpacing, n, cfg.numTrainTimesteps, cfg.stepsOffset, true),
       );
     },
-    scaleModelInput(sample: Float32Array, stepIndex: number) {
-      checkStepInputs(className, stepIndex, timesteps.length, { sample });
-      return sample;
-    },
-    step(
-      modelOutput: Float32Array,
-      stepIndex: number,
-      sample: Float32Array,
-      _options?: StepOptions,
-    ): StepResult {
+    step(timesteps, modelOutput, stepIndex, sample): StepResult {
       checkStepInputs(className, stepIndex, timesteps.length, { modelOutput, sample });
       const t = timesteps[stepIndex]!;
       const prevT = t - Math.floor(cfg.numTrainTimesteps / timesteps.length);
@@ -97,5 +81,5 @@ export function createDdim(cfg: DdimConfig, generator: NoiseGenerator): Schedule
       }
       return { prevSample, predOriginal };
     },
-  };
+  });
 }

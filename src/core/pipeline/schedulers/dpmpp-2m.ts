@@ -10,6 +10,7 @@
 import { LorafuseError } from '../../../errors.ts';
 import { bool, int, invalidField, unsupported } from '../../graph/config/json-fields.ts';
 import type { NoiseGenerator } from '../noise.ts';
+import { unscaledInput } from './alpha-schedule.ts';
 import { alphasCumprod } from './betas.ts';
 import type { CommonConfig, ConfigSource } from './config.ts';
 import { checkStepCount, DIFFUSERS_DEFAULTS, oneOf, optNum, readCommon, requireOff } from './config.ts';
@@ -126,8 +127,7 @@ export function createDpmSolver(cfg: DpmSolverConfig, generator: NoiseGenerator,
       nextStep = 0;
     },
     scaleModelInput(sample: Float32Array, stepIndex: number) {
-      checkStepInputs(className, stepIndex, timesteps.length, { sample });
-      return sample;
+      return unscaledInput(className, sample, stepIndex, timesteps.length);
     },
     step(
       modelOutput: Float32Array,

@@ -8,13 +8,13 @@
 import { unsupported } from '../../graph/config/json-fields.ts';
 import type { NoiseGenerator } from '../noise.ts';
 import type { CommonConfig, ConfigSource } from './config.ts';
-import { checkStepCount, DIFFUSERS_DEFAULTS, readCommon } from './config.ts';
-import { kdiffusionAlphasCumprod, kdiffusionInitNoiseSigma, kdiffusionScaleInput } from './euler.ts';
+import { DIFFUSERS_DEFAULTS, readCommon } from './config.ts';
+import { kdiffusionAlphasCumprod, kdiffusionScheduler } from './euler.ts';
 import { sigmaPredOriginal } from './prediction.ts';
 import { interpAtTimesteps, trainSigmas } from './sigmas.ts';
 import { checkStepInputs } from './step-checks.ts';
 import { spacedTimesteps } from './timesteps.ts';
-import type { Scheduler, StepOptions, StepResult } from './types.ts';
+import type { Scheduler, StepResult } from './types.ts';
 
 export type EulerAncestralConfig = CommonConfig;
 
@@ -31,42 +31,22 @@ export function readEulerAncestralConfig(src: ConfigSource): EulerAncestralConfi
 export function createEulerAncestral(cfg: EulerAncestralConfig, generator: NoiseGenerator): Scheduler {
   const className = 'EulerAncestralDiscreteScheduler';
   const train = trainSigmas(kdiffusionAlphasCumprod(cfg));
-  let timesteps: Float32Array = new Float32Array(0);
-  let sigmas: Float32Array | null = null;
-  return {
+  return kdiffusionScheduler({
     kind: 'euler-a',
     className,
     generator,
-    get timesteps() {
-      return timesteps;
-    },
-    get sigmas() {
-      return sigmas;
-    },
-    get initNoiseSigma() {
-      return kdiffusionInitNoiseSigma(sigmas, cfg.timestepSpacing);
-    },
-    setTimesteps(n: number) {
-      checkStepCount(n, cfg.numTrainTimesteps, className);
+    cfg,
+    schedule(n) {
       const t = spacedTimesteps(cfg.timestepSpacing, n, cfg.numTrainTimesteps, cfg.stepsOffset, false);
       const s = new Float32Array(n + 1);
       s.set(interpAtTimesteps(t, train));
-      timesteps = Float32Array.from(t);
-      sigmas = s;
+      return { timesteps: Float32Array.from(t), sigmas: s };
     },
-    scaleModelInput(sample: Float32Array, stepIndex: number) {
-      checkStepInputs(className, stepIndex, timesteps.length, { sample });
-      return kdiffusionScaleInput(sample, sigmas![stepIndex]!);
-    },
-    step(
-      modelOutput: Float32Array,
-      stepIndex: number,
-      sample: Float32Array,
-      options?: StepOptions,
-    ): StepResult {
-      checkStepInputs(className, stepIndex, timesteps.length, { modelOutput, sample, noise: options?.noise });
-      const sigmaFrom = sigmas![stepIndex]!;
-      const sigmaTo = sigmas![stepIndex + 1]!;
+    step(sigmas, modelOutput, stepIndex, sample, options): StepResult {
+      // The shell checked modelOutput against sample; the noise must match them too.
+      checkStepInputs(className, stepIndex, sigmas.length - 1, { modelOutput, noise: options?.noise });
+      const sigmaFrom = sigmas[stepIndex]!;
+      const sigmaTo = sigmas[stepIndex + 1]!;
       const from2 = f(sigmaFrom * sigmaFrom);
       const to2 = f(sigmaTo * sigmaTo);
       const sigmaUp = f(Math.sqrt(f(f(to2 * f(from2 - to2)) / from2)));
@@ -82,5 +62,5 @@ export function createEulerAncestral(cfg: EulerAncestralConfig, generator: Noise
       }
       return { prevSample, predOriginal };
     },
-  };
+  });
 }

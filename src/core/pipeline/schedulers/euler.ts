@@ -13,7 +13,7 @@ import { sigmaPredOriginal } from './prediction.ts';
 import { exponentialSigmas, interpAtTimesteps, karrasSigmas, sigmaToT, trainSigmas } from './sigmas.ts';
 import { checkStepInputs } from './step-checks.ts';
 import { spacedTimesteps } from './timesteps.ts';
-import type { Scheduler, StepOptions, StepResult } from './types.ts';
+import type { Scheduler, SchedulerKind, StepOptions, StepResult } from './types.ts';
 
 export interface EulerConfig extends CommonConfig {
   interpolationType: 'linear' | 'log_linear';
@@ -100,13 +100,29 @@ function eulerSchedule(
   return { timesteps: ts, sigmas: all };
 }
 
-export function createEuler(cfg: EulerConfig, generator: NoiseGenerator): Scheduler {
-  const className = 'EulerDiscreteScheduler';
-  const ac = kdiffusionAlphasCumprod(cfg);
+export interface KdiffusionSchedulerParts {
+  kind: SchedulerKind;
+  className: string;
+  generator: NoiseGenerator;
+  cfg: CommonConfig;
+  /** Timesteps and sigmas (one more than steps) for `n` inference steps. */
+  schedule(n: number): { timesteps: Float32Array; sigmas: Float32Array };
+  step(
+    sigmas: Float32Array,
+    modelOutput: Float32Array,
+    stepIndex: number,
+    sample: Float32Array,
+    options?: StepOptions,
+  ): StepResult;
+}
+
+/** The Scheduler shell shared by the k-diffusion samplers (Euler, Euler ancestral). */
+export function kdiffusionScheduler(parts: KdiffusionSchedulerParts): Scheduler {
+  const { kind, className, generator, cfg } = parts;
   let timesteps: Float32Array = new Float32Array(0);
   let sigmas: Float32Array | null = null;
   return {
-    kind: 'euler',
+    kind,
     className,
     generator,
     get timesteps() {
@@ -120,21 +136,30 @@ export function createEuler(cfg: EulerConfig, generator: NoiseGenerator): Schedu
     },
     setTimesteps(n: number) {
       checkStepCount(n, cfg.numTrainTimesteps, className);
-      ({ timesteps, sigmas } = eulerSchedule(cfg, ac, n));
+      ({ timesteps, sigmas } = parts.schedule(n));
     },
     scaleModelInput(sample: Float32Array, stepIndex: number) {
       checkStepInputs(className, stepIndex, timesteps.length, { sample });
       return kdiffusionScaleInput(sample, sigmas![stepIndex]!);
     },
-    step(
-      modelOutput: Float32Array,
-      stepIndex: number,
-      sample: Float32Array,
-      _options?: StepOptions,
-    ): StepResult {
+    step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array, options?: StepOptions) {
       checkStepInputs(className, stepIndex, timesteps.length, { modelOutput, sample });
-      const sigma = sigmas![stepIndex]!;
-      const dt = f(sigmas![stepIndex + 1]! - sigma);
+      return parts.step(sigmas!, modelOutput, stepIndex, sample, options);
+    },
+  };
+}
+
+export function createEuler(cfg: EulerConfig, generator: NoiseGenerator): Scheduler {
+  const ac = kdiffusionAlphasCumprod(cfg);
+  return kdiffusionScheduler({
+    kind: 'euler',
+    className: 'EulerDiscreteScheduler',
+    generator,
+    cfg,
+    schedule: (n) => eulerSchedule(cfg, ac, n),
+    step(sigmas, modelOutput, stepIndex, sample): StepResult {
+      const sigma = sigmas[stepIndex]!;
+      const dt = f(sigmas[stepIndex + 1]! - sigma);
       const predOriginal = sigmaPredOriginal(modelOutput, sample, sigma, cfg.predictionType);
       const prevSample = new Float32Array(sample.length);
       for (let i = 0; i < prevSample.length; i++) {
@@ -143,5 +168,5 @@ export function createEuler(cfg: EulerConfig, generator: NoiseGenerator): Schedu
       }
       return { prevSample, predOriginal };
     },
-  };
+  });
 }

@@ -6,13 +6,13 @@
 import { LorafuseError } from '../../../errors.ts';
 import { bool, int, num } from '../../graph/config/json-fields.ts';
 import type { NoiseGenerator } from '../noise.ts';
-import { alphasCumprod } from './betas.ts';
+import { alphaSchedule, alphaScheduler } from './alpha-schedule.ts';
 import type { CommonConfig, ConfigSource } from './config.ts';
 import { readCommon, requireOff } from './config.ts';
 import { clipInPlace } from './ddim.ts';
 import { alphaPredOriginal } from './prediction.ts';
 import { checkStepInputs } from './step-checks.ts';
-import type { Scheduler, StepOptions, StepResult } from './types.ts';
+import type { Scheduler, StepResult } from './types.ts';
 
 export interface LcmConfig extends CommonConfig {
   originalInferenceSteps: number;
@@ -63,31 +63,13 @@ export function lcmTimesteps(cfg: LcmConfig, n: number): Float32Array {
 
 export function createLcm(cfg: LcmConfig, generator: NoiseGenerator): Scheduler {
   const className = 'LCMScheduler';
-  const ac = alphasCumprod(cfg);
-  const finalAlphaCumprod = cfg.setAlphaToOne ? 1 : ac[0]!;
-  let timesteps: Float32Array = new Float32Array(0);
-  return {
+  const { ac, finalAlphaCumprod } = alphaSchedule(cfg);
+  return alphaScheduler({
     kind: 'lcm',
     className,
     generator,
-    get timesteps() {
-      return timesteps;
-    },
-    sigmas: null,
-    initNoiseSigma: 1,
-    setTimesteps(n: number) {
-      timesteps = lcmTimesteps(cfg, n);
-    },
-    scaleModelInput(sample: Float32Array, stepIndex: number) {
-      checkStepInputs(className, stepIndex, timesteps.length, { sample });
-      return sample;
-    },
-    step(
-      modelOutput: Float32Array,
-      stepIndex: number,
-      sample: Float32Array,
-      options?: StepOptions,
-    ): StepResult {
+    schedule: (n) => lcmTimesteps(cfg, n),
+    step(timesteps, modelOutput, stepIndex, sample, options): StepResult {
       checkStepInputs(className, stepIndex, timesteps.length, { modelOutput, sample, noise: options?.noise });
       const t = timesteps[stepIndex]!;
       const last = stepIndex === timesteps.length - 1;
@@ -116,5 +98,5 @@ export function createLcm(cfg: LcmConfig, generator: NoiseGenerator): Scheduler 
       for (let i = 0; i < prevSample.length; i++) prevSample[i] = f(f(a * denoised[i]!) + f(b * noise[i]!));
       return { prevSample, predOriginal: denoised };
     },
-  };
+  });
 }
