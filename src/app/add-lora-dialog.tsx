@@ -5,6 +5,7 @@ import { useAppStore } from '../state/store.ts';
 import { useActions } from './actions-context.tsx';
 import { ErrorAlert } from './error-alert.tsx';
 import { formatBytes } from './format-bytes.ts';
+import { TextField } from './text-field.tsx';
 
 interface AddLoraDialogProps {
   /** Replace this adapter's file (hotswap) instead of adding a new adapter. */
@@ -124,41 +125,19 @@ export function AddLoraDialog({ replacing, initialRepo, onClose }: AddLoraDialog
           toggle. It may touch the same modules as the current file or fewer.
         </p>
       ) : (
-        <label className="field">
-          <span>Adapter name (optional)</span>
-          <input
-            value={adapterName}
-            onChange={(e) => setAdapterName(e.target.value)}
-            placeholder="from the file name"
-            spellCheck={false}
-            autoComplete="off"
-          />
-        </label>
+        <TextField
+          label="Adapter name (optional)"
+          value={adapterName}
+          onChange={setAdapterName}
+          placeholder="from the file name"
+        />
       )}
 
       <fieldset className="add-source">
         <legend>From a Hub repository</legend>
         <form className="row" onSubmit={onList}>
-          <label className="field grow">
-            <span>LoRA repository</span>
-            <input
-              value={repo}
-              onChange={(e) => setRepo(e.target.value)}
-              placeholder="owner/name"
-              spellCheck={false}
-              autoComplete="off"
-            />
-          </label>
-          <label className="field">
-            <span>LoRA revision</span>
-            <input
-              value={revision}
-              onChange={(e) => setRevision(e.target.value)}
-              placeholder="main"
-              spellCheck={false}
-              autoComplete="off"
-            />
-          </label>
+          <TextField label="LoRA repository" value={repo} onChange={setRepo} placeholder="owner/name" grow />
+          <TextField label="LoRA revision" value={revision} onChange={setRevision} placeholder="main" />
           <button type="submit" disabled={listingBusy || busy} aria-busy={listingBusy}>
             List LoRA files
           </button>
@@ -197,17 +176,14 @@ export function AddLoraDialog({ replacing, initialRepo, onClose }: AddLoraDialog
       <fieldset className="add-source">
         <legend>From a URL</legend>
         <form className="row" onSubmit={onUrl}>
-          <label className="field grow">
-            <span>LoRA URL</span>
-            <input
-              type="url"
-              value={url}
-              onChange={(e) => setUrl(e.target.value)}
-              placeholder="https://huggingface.co/owner/name/resolve/main/lora.safetensors"
-              spellCheck={false}
-              autoComplete="off"
-            />
-          </label>
+          <TextField
+            label="LoRA URL"
+            type="url"
+            value={url}
+            onChange={setUrl}
+            placeholder="https://huggingface.co/owner/name/resolve/main/lora.safetensors"
+            grow
+          />
           <button type="submit" disabled={busy || !url.trim()}>
             {verb} from URL
           </button>

@@ -2,6 +2,7 @@ import { type FormEvent, useState } from 'react';
 import type { LoraSearchHit } from '../api.ts';
 import { useAppStore } from '../state/store.ts';
 import { useActions } from './actions-context.tsx';
+import { TextField } from './text-field.tsx';
 
 interface LoraSearchProps {
   /** Opens the add dialog on a repo, to pick one of its files. */
@@ -33,25 +34,14 @@ export function LoraSearch({ onPick }: LoraSearchProps) {
     <section className="lora-search" aria-labelledby="lora-search-heading">
       <h3 id="lora-search-heading">Find LoRAs on the Hub</h3>
       <form className="row" onSubmit={onSubmit}>
-        <label className="field grow">
-          <span>Base model</span>
-          <input
-            value={base}
-            onChange={(e) => setBaseModel(e.target.value)}
-            placeholder="stabilityai/stable-diffusion-xl-base-1.0 (empty: any)"
-            spellCheck={false}
-            autoComplete="off"
-          />
-        </label>
-        <label className="field grow">
-          <span>Name contains</span>
-          <input
-            value={search}
-            onChange={(e) => setSearch(e.target.value)}
-            spellCheck={false}
-            autoComplete="off"
-          />
-        </label>
+        <TextField
+          label="Base model"
+          value={base}
+          onChange={setBaseModel}
+          placeholder="stabilityai/stable-diffusion-xl-base-1.0 (empty: any)"
+          grow
+        />
+        <TextField label="Name contains" value={search} onChange={setSearch} grow />
         <button type="submit" disabled={busy} aria-busy={busy}>
           Search LoRAs
         </button>

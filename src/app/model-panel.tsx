@@ -4,6 +4,7 @@ import { useAppStore } from '../state/store.ts';
 import { useActions } from './actions-context.tsx';
 import { formatBytes } from './format-bytes.ts';
 import { requestPersistentStorage } from './pwa.ts';
+import { TextField } from './text-field.tsx';
 
 export function ModelPanel() {
   const actions = useActions();
@@ -22,26 +23,14 @@ export function ModelPanel() {
     <section className="panel" aria-labelledby="model-heading">
       <h2 id="model-heading">Model</h2>
       <form className="row" onSubmit={onSubmit}>
-        <label className="field grow">
-          <span>Model repository</span>
-          <input
-            value={repo}
-            onChange={(e) => setRepo(e.target.value)}
-            placeholder="stable-diffusion-v1-5/stable-diffusion-v1-5"
-            spellCheck={false}
-            autoComplete="off"
-          />
-        </label>
-        <label className="field">
-          <span>Revision</span>
-          <input
-            value={revision}
-            onChange={(e) => setRevision(e.target.value)}
-            placeholder="main"
-            spellCheck={false}
-            autoComplete="off"
-          />
-        </label>
+        <TextField
+          label="Model repository"
+          value={repo}
+          onChange={setRepo}
+          placeholder="stable-diffusion-v1-5/stable-diffusion-v1-5"
+          grow
+        />
+        <TextField label="Revision" value={revision} onChange={setRevision} placeholder="main" />
         <button type="submit" disabled={loading} aria-busy={loading}>
           List files
         </button>

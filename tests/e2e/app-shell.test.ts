@@ -2,26 +2,18 @@
  * The built app, served from a sub-path, in Chromium with WebGPU on SwiftShader, against the local
  * Hub-shaped server: WebGPU status in the header, a repo's file listing, a readable Hub error.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type HubServer, startHubServer } from '../hub-server.ts';
+import type { HubServer } from '../hub-server.ts';
+import { type AppFixture, listFiles, problemsBut404For, startAppFixture } from './app-fixture.ts';
 import { launchBrowser, openPage, type PageProblem, screenshot } from './browser.ts';
-import { DIST_DIR } from './global-setup.ts';
-import { type StaticServer, serveStatic } from './static-server.ts';
+import type { StaticServer } from './static-server.ts';
 
 const TINY_SD15_DIR = fileURLToPath(new URL('../fixtures/models/tiny-sd15', import.meta.url));
 const MISSING_REPO = 'fixtures/no-such-model';
-
-/** Every file under `dir`, as repo paths: the oracle for the listing. */
-function walk(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
-    const abs = join(dir, d.name);
-    return d.isDirectory() ? walk(abs) : [relative(TINY_SD15_DIR, abs).split(sep).join('/')];
-  });
-}
 
 /** "1.65 kB" for 1646 bytes: sizes in [1, 10) of a decimal unit, two decimals, as the Hub shows them. */
 function expectedSizeText(bytes: number): string {
@@ -33,23 +25,19 @@ function expectedSizeText(bytes: number): string {
   return `${v.toFixed(2)} ${units[unit]}`;
 }
 
+let fixture: AppFixture | undefined;
 let hub: HubServer;
 let app: StaticServer;
-let browser: Browser;
 let page: Page;
 let problems: PageProblem[];
 
 beforeAll(async () => {
-  hub = await startHubServer();
-  app = await serveStatic(DIST_DIR, '/app/sub/');
-  browser = await launchBrowser();
-  ({ page, problems } = await openPage(browser));
+  fixture = await startAppFixture('/app/sub/');
+  ({ hub, app, page, problems } = fixture);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await app?.close();
-  await hub?.close();
+  await fixture?.close();
 });
 
 describe('app shell (built app, Chromium, SwiftShader WebGPU, local Hub)', () => {
@@ -88,7 +76,7 @@ describe('app shell (built app, Chromium, SwiftShader WebGPU, local Hub)', () =>
       })),
     );
     const fileRows = rows.filter((r) => r.bytes !== null);
-    expect(fileRows.map((r) => r.path).sort()).toEqual(walk(TINY_SD15_DIR).sort());
+    expect(fileRows.map((r) => r.path).sort()).toEqual(listFiles(TINY_SD15_DIR).sort());
 
     for (const path of ['unet/config.json', 'unet/diffusion_pytorch_model.safetensors']) {
       const size = statSync(join(TINY_SD15_DIR, path)).size;
@@ -132,15 +120,7 @@ describe('app shell (built app, Chromium, SwiftShader WebGPU, local Hub)', () =>
     // The page's console includes the worker's console and its uncaught errors (as pageerror).
     // Chromium logs a failed fetch of the main thread, not of the worker, so today the Hub's 404
     // for the missing repo leaves no message; it is allowed in case the request moves.
-    const unexpected = problems.filter(
-      (p) =>
-        !(
-          p.kind === 'console' &&
-          /Failed to load resource: the server responded with a status of 404/.test(p.text) &&
-          p.url.includes(MISSING_REPO)
-        ),
-    );
-    expect(unexpected).toEqual([]);
+    expect(problemsBut404For(problems, MISSING_REPO)).toEqual([]);
   });
 });
 

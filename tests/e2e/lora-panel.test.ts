@@ -7,13 +7,13 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors, writeSafetensors } from '../../src/core/io/safetensors.ts';
-import { type HubServer, startHubServer } from '../hub-server.ts';
-import { launchBrowser, openPage, type PageProblem, screenshot } from './browser.ts';
-import { DIST_DIR } from './global-setup.ts';
-import { type StaticServer, serveStatic } from './static-server.ts';
+import type { HubServer } from '../hub-server.ts';
+import { type AppFixture, problemsBut404For, startAppFixture } from './app-fixture.ts';
+import { type PageProblem, screenshot } from './browser.ts';
+import type { StaticServer } from './static-server.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
 const MISSING_REPO = 'fixtures/no-such-lora';
@@ -63,9 +63,9 @@ function fileWithUnknownKey(): Uint8Array {
   ]);
 }
 
+let fixture: AppFixture | undefined;
 let hub: HubServer;
 let app: StaticServer;
-let browser: Browser;
 let page: Page;
 let problems: PageProblem[];
 
@@ -86,18 +86,14 @@ async function waitGone(locator: Locator): Promise<void> {
 }
 
 beforeAll(async () => {
-  hub = await startHubServer();
-  app = await serveStatic(DIST_DIR, '/app/');
-  browser = await launchBrowser();
-  ({ page, problems } = await openPage(browser));
+  fixture = await startAppFixture('/app/');
+  ({ hub, app, page, problems } = fixture);
   await page.goto(`${app.url}?hub=${encodeURIComponent(hub.url)}`);
   await page.getByRole('heading', { name: 'LoRA', exact: true }).waitFor({ timeout: 60_000 });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await app?.close();
-  await hub?.close();
+  await fixture?.close();
 });
 
 describe('LoRA panel (built app, Chromium, local Hub)', () => {
@@ -343,14 +339,6 @@ describe('LoRA panel (built app, Chromium, local Hub)', () => {
   });
 
   it('logged no console errors other than the failed request for the missing repo', () => {
-    const unexpected = problems.filter(
-      (p) =>
-        !(
-          p.kind === 'console' &&
-          /Failed to load resource: the server responded with a status of 404/.test(p.text) &&
-          p.url.includes(MISSING_REPO)
-        ),
-    );
-    expect(unexpected).toEqual([]);
+    expect(problemsBut404For(problems, MISSING_REPO)).toEqual([]);
   });
 });

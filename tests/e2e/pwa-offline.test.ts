@@ -6,15 +6,14 @@
  * page reloaded: the app still renders, from the service worker. With the local Hub stopped too, a repo listed once lists again from the engine's Hub cache
  * (`main` resolved from the cached ref), and a repo never listed fails with `hub-network`.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type HubServer, startHubServer } from '../hub-server.ts';
-import { launchBrowser, openPage, type PageProblem, screenshot } from './browser.ts';
+import { type AppFixture, listFiles, startAppFixture } from './app-fixture.ts';
+import { type PageProblem, screenshot } from './browser.ts';
 import { DIST_DIR } from './global-setup.ts';
-import { type StaticServer, serveStatic } from './static-server.ts';
 
 const CACHED_REPO = 'fixtures/tiny-sd15';
 /** Served by the local Hub, but never listed in this test: offline it cannot come from anywhere. */
@@ -24,11 +23,9 @@ const TINY_SD15_DIR = fileURLToPath(new URL('../fixtures/models/tiny-sd15', impo
 
 /** Files the service worker must precache: the whole build, less source maps and its own scripts. */
 function expectedPrecache(dir: string): string[] {
-  const walk = (d: string): string[] =>
-    readdirSync(d, { withFileTypes: true }).flatMap((e) =>
-      e.isDirectory() ? walk(join(d, e.name)) : [relative(dir, join(d, e.name)).split(sep).join('/')],
-    );
-  return walk(dir).filter((p) => !p.endsWith('.map') && p !== 'sw.js' && !/^workbox-[\w-]+\.js$/.test(p));
+  return listFiles(dir).filter(
+    (p) => !p.endsWith('.map') && p !== 'sw.js' && !/^workbox-[\w-]+\.js$/.test(p),
+  );
 }
 
 /** The dark theme's background, `--bg` in app.css: the manifest's colours must match it. */
@@ -78,28 +75,22 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-let hub: HubServer | undefined;
-let app: StaticServer | undefined;
+let fixture: AppFixture | undefined;
 let hubUrl: string;
 let appUrl: string;
-let browser: Browser;
 let page: Page;
 let problems: PageProblem[];
 let onlineRows: Array<{ path: string; bytes: string | null }>;
 
 beforeAll(async () => {
-  hub = await startHubServer();
-  app = await serveStatic(DIST_DIR, '/app/sub/');
-  hubUrl = hub.url.replace(/\/$/, '');
-  appUrl = app.url;
-  browser = await launchBrowser();
-  ({ page, problems } = await openPage(browser));
+  fixture = await startAppFixture('/app/sub/');
+  hubUrl = fixture.hub.url.replace(/\/$/, '');
+  appUrl = fixture.app.url;
+  ({ page, problems } = fixture);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await app?.close();
-  await hub?.close();
+  await fixture?.close();
 });
 
 describe('offline PWA (built app from a sub-path, Chromium)', () => {
@@ -239,8 +230,7 @@ describe('offline PWA (built app from a sub-path, Chromium)', () => {
   });
 
   it('with the static server stopped, a reload renders the app from the service worker', async () => {
-    await app?.close();
-    app = undefined;
+    await fixture?.stopApp();
     expect(await answers(appUrl)).toBe(false);
 
     // start_url itself (an installed app opens it), then the page as it was (with ?hub=).
@@ -259,8 +249,7 @@ describe('offline PWA (built app from a sub-path, Chromium)', () => {
   });
 
   it(`with the Hub stopped too, ${CACHED_REPO} lists from the cache and a never-listed repo is hub-network`, async () => {
-    await hub?.close();
-    hub = undefined;
+    await fixture?.stopHub();
     expect(await answers(hubUrl)).toBe(false);
 
     expect(await fileRows(page, CACHED_REPO)).toEqual(onlineRows);
