@@ -5,46 +5,26 @@
  * tensor). An odd element count pads the last word's high half with +0.
  */
 
+import { f16ToF32, f32BitsToF16 } from '../io/safetensors/convert.ts';
+
 /** The largest finite f16. */
 export const F16_MAX_FINITE = 65504;
-/** Values at or above this round to infinity (halfway between 65504 and the next step 65536). */
-const F16_OVERFLOW = 65520;
-const F16_MIN_NORMAL = 2 ** -14;
-const F16_SUBNORMAL_STEP = 2 ** -24;
-const MANTISSA_STEPS = 1024;
 
-function roundHalfEven(q: number): number {
-  const f = Math.floor(q);
-  const d = q - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
+const scratch = new Float32Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
 
-/** f16 bits of `x` (any JS number), rounded to nearest, ties to even, from the exact value. */
+/**
+ * f16 bits of `x`, rounded to nearest, ties to even, from its float32 value (the conversion of
+ * io/safetensors/convert.ts: one implementation for uploads and kernels alike).
+ */
 export function f32ToF16Bits(x: number): number {
-  if (Number.isNaN(x)) return 0x7e00;
-  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
-  const a = Math.abs(x);
-  if (a >= F16_OVERFLOW) return sign | 0x7c00;
-  if (a < F16_MIN_NORMAL) return sign | roundHalfEven(a / F16_SUBNORMAL_STEP);
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e--;
-  else if (2 ** (e + 1) <= a) e++;
-  // a / 2^e is in [1, 2) and exact; so is the subtraction of 1 and the scaling by 1024.
-  const m = roundHalfEven((a / 2 ** e - 1) * MANTISSA_STEPS);
-  // m may round up to 1024: the carry lands in the exponent field, which is the right value.
-  return sign | (((e + 15) << 10) + m);
+  scratch[0] = x;
+  return f32BitsToF16(scratchBits[0]!);
 }
 
 /** The value of f16 bits `h`. */
 export function f16BitsToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const man = h & 0x3ff;
-  if (exp === 0) return sign * man * F16_SUBNORMAL_STEP;
-  if (exp === 0x1f) return man ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exp - 15) * (1 + man / MANTISSA_STEPS);
+  return f16ToF32(Uint16Array.of(h))[0]!;
 }
 
 /** `x` rounded to the nearest f16 (as a JS number). */
