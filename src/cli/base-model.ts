@@ -12,7 +12,6 @@ import { type ClipTextConfig, parseClipTextConfig } from '../core/graph/config/c
 import type { ComponentInventory } from '../core/graph/config/inventory.ts';
 import { findComponent, type ModelIndex, parseModelIndex } from '../core/graph/config/model-index.ts';
 import { parseUNetConfig, type UNetConfig } from '../core/graph/config/unet-config.ts';
-import { defaultHubCacheDir, FsHubCache } from '../core/io/hub/fs-cache.ts';
 import { LocalFolderSource, type ModelSource, resolveModelSource } from '../core/io/model-source.ts';
 import { openSafetensors } from '../core/io/safetensors/reader.ts';
 import type { ByteSource } from '../core/io/safetensors/sources.ts';
@@ -21,6 +20,7 @@ import { COMPONENTS, type Component, type F32Tensor } from '../core/lora/adapter
 import type { BaseParams } from '../core/lora/merge-cpu.ts';
 import { type LoraTarget, loraTarget } from '../core/lora/target.ts';
 import { LorafuseError } from '../errors.ts';
+import { cliHubOptions } from './hub-options.ts';
 
 /** The few reads a delta needs from a component's weights file. */
 export interface WeightReader {
@@ -119,11 +119,7 @@ function once<T>(f: () => Promise<T>): () => Promise<T> {
 }
 
 export async function openBaseModel(dirOrRepo: string): Promise<BaseModel> {
-  const src = await resolveModelSource(dirOrRepo, {
-    cache: new FsHubCache(defaultHubCacheDir()),
-    ...(process.env.HF_TOKEN ? { token: process.env.HF_TOKEN } : {}),
-    ...(process.env.HF_ENDPOINT ? { hubUrl: process.env.HF_ENDPOINT } : {}),
-  });
+  const src = await resolveModelSource(dirOrRepo, cliHubOptions());
   const files = new Set(await src.list());
   if (!files.has('model_index.json')) {
     throw new LorafuseError(

@@ -10,10 +10,10 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { defaultHubCacheDir, FsHubCache } from '../core/io/hub/fs-cache.ts';
 import { type HubOptions, isValidRepoId } from '../core/io/hub.ts';
 import { HubModelSource, LocalFolderSource, type ModelSource } from '../core/io/model-source.ts';
 import { isLorafuseError, LorafuseError } from '../errors.ts';
+import { cliHubOptions } from './hub-options.ts';
 
 export interface ResolvedLora {
   /** The adapter name: the file's stem (`style` for `.../style.safetensors`). */
@@ -25,15 +25,6 @@ export interface ResolvedLora {
 
 const SAFETENSORS = /\.safetensors$/i;
 const PICKLE = /\.(bin|ckpt|pt|pth|pkl)$/i;
-
-/** Hub options from the environment, as every CLI command reads them. */
-export function cliHubOptions(env: Record<string, string | undefined> = process.env): HubOptions {
-  return {
-    cache: new FsHubCache(defaultHubCacheDir(env)),
-    ...(env.HF_TOKEN ? { token: env.HF_TOKEN } : {}),
-    ...(env.HF_ENDPOINT ? { hubUrl: env.HF_ENDPOINT } : {}),
-  };
-}
 
 /** `style` for `a/b/style.safetensors`. */
 export function adapterStem(path: string): string {

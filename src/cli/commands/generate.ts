@@ -44,7 +44,8 @@ import {
   schedulerClassName,
 } from '../../core/pipeline/schedulers/index.ts';
 import { LorafuseError } from '../../errors.ts';
-import { cliHubOptions, type ResolvedLora, resolveLoraSource } from '../lora-source.ts';
+import { cliHubOptions } from '../hub-options.ts';
+import { type ResolvedLora, resolveLoraSource } from '../lora-source.ts';
 import { parseWeighted } from './merge.ts';
 
 const USAGE =

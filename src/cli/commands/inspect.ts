@@ -27,6 +27,7 @@ import {
   type ShapeMismatch,
 } from '../../core/lora/validate.ts';
 import { LorafuseError } from '../../errors.ts';
+import { cliHubOptions } from '../hub-options.ts';
 
 const USAGE = 'usage: lorafuse inspect FILE [--base DIR_OR_REPO] [--json]';
 
@@ -101,10 +102,7 @@ function parseJson(text: string, file: string): unknown {
 
 /** The LoRA target of a base given as a folder or Hub repo id: configs only, no weights. */
 async function baseTarget(dirOrRepo: string): Promise<LoraTarget> {
-  const src = await resolveModelSource(dirOrRepo, {
-    token: process.env.HF_TOKEN,
-    hubUrl: process.env.HF_ENDPOINT,
-  });
+  const src = await resolveModelSource(dirOrRepo, cliHubOptions());
   const indexJson = parseJson(await src.readText('model_index.json'), `${src.describe}/model_index.json`);
   const index = parseModelIndex(indexJson, `${src.describe}/model_index.json`);
   const wanted: ConfigComponent[] = ['unet', 'text_encoder', 'text_encoder_2'];
