@@ -3,7 +3,10 @@
  * them. Expected numbers are public facts about the released models: parameter counts
  * (SD1.5 UNet 859,520,964; SD2.x UNet 865,910,724; SDXL UNet 2,567,463,684; CLIP ViT-L text
  * 123,060,480; OpenCLIP bigG text + projection 694,659,840; SD2's 23-layer OpenCLIP-H text
- * 340,387,840) and well-known weight shapes.
+ * 340,387,840) and well-known weight shapes. Sources: the SD1.5 figure is the output shown in
+ * diffusers' own `ModelMixin.num_parameters` docstring; the SD1.5/SD2 tensor count (686) and SD2
+ * figure, and the SDXL count (1,680 tensors, 2,567,463,684 parameters), appear in independent
+ * public code and training logs that load the released checkpoints.
  */
 import { describe, expect, it } from 'vitest';
 import { parseClipTextConfig } from '../../src/core/graph/config/clip-config.ts';
