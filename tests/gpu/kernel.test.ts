@@ -91,6 +91,15 @@ describe('kernel declaration and launch', () => {
     ).rejects.toMatchObject({ code: 'invalid-argument' });
   });
 
+  it('a buffer bound both for reading and for writing is refused', async () => {
+    const device = await getTestDevice();
+    const kernel = declare('test-axpy', AXPY);
+    const b = createStorageBuffer(device, { label: 'b', byteLength: 16 });
+    await expect(
+      launch(device, kernel, { module: 'm', dtype: 'f32', params: { n: 4, a: 1 }, buffers: { x: b, y: b } }),
+    ).rejects.toMatchObject({ code: 'invalid-argument', details: { written: 'y', read: 'x' } });
+  });
+
   it('left no uncaptured GPU error (compile errors were captured by the scope)', () => {
     expect(uncapturedErrors.map((e) => e.message)).toEqual([]);
   });

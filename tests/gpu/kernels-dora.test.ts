@@ -6,8 +6,8 @@
  * Tolerances: module-merge-harness.ts.
  */
 import { describe, expect, it } from 'vitest';
-import type { WeightDtype } from '../../src/core/gpu/kernels/merge-lora/merge-lora.ts';
 import { planModuleMerge } from '../../src/core/gpu/merge-plan.ts';
+import type { WeightDtype } from '../../src/core/gpu/weight-words.ts';
 import type { AdapterModule, DoraSpec } from '../../src/core/lora/adapter.ts';
 import { axisNorms } from '../../src/core/lora/math/dora.ts';
 import type { AdapterTerm } from '../../src/core/lora/merge-cpu.ts';

@@ -4,10 +4,10 @@
  * their reasons: module-merge-harness.ts.
  */
 import { describe, expect, it } from 'vitest';
-import type { WeightDtype } from '../../src/core/gpu/kernels/merge-lora/merge-lora.ts';
 import { mergeModule } from '../../src/core/gpu/merge-module.ts';
 import { planModuleMerge } from '../../src/core/gpu/merge-plan.ts';
 import { createStorageBuffer } from '../../src/core/gpu/storage-buffer.ts';
+import type { WeightDtype } from '../../src/core/gpu/weight-words.ts';
 import type { AdapterTerm } from '../../src/core/lora/merge-cpu.ts';
 import { getTestDevice, readBuffer, uncapturedErrors } from './dawn.ts';
 import { expectMatchesOracle, type ModuleSpec, makeModule, rng } from './module-merge-harness.ts';

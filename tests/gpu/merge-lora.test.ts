@@ -13,7 +13,7 @@
  *   error above, that f32 bound applies instead.
  */
 import { describe, expect, it } from 'vitest';
-import { f16BitsToF32, f32ToF16Bits, packedF16BitsAt, packF16 } from '../../src/core/gpu/f16.ts';
+import { f16BitsToF32, packedF16BitsAt, packF16 } from '../../src/core/gpu/f16.ts';
 import {
   type AdapterFactors,
   concatFactors,
@@ -21,28 +21,12 @@ import {
   mergeLoraKernel,
   mergeShape,
   rankScales,
-  type WeightDtype,
-  weightWords,
 } from '../../src/core/gpu/kernels/merge-lora/merge-lora.ts';
 import { pipelineCacheFor } from '../../src/core/gpu/pipeline-cache.ts';
 import { createStorageBuffer } from '../../src/core/gpu/storage-buffer.ts';
+import { type WeightDtype, weightWords } from '../../src/core/gpu/weight-words.ts';
 import { getTestDevice, readBuffer, uncapturedErrors } from './dawn.ts';
-
-/** Deterministic uniform [-1, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * 2 - 1;
-  };
-}
-
-function randomArray(n: number, amplitude: number, next: () => number): Float32Array {
-  return Float32Array.from({ length: n }, () => next() * amplitude);
-}
+import { expectF16Close, expectF32Close, randomArray, rng } from './module-merge-harness.ts';
 
 /** TEST ORACLE: W0 + sum over adapters of c * up @ down, accumulated in float64. */
 function oracleMerge(
@@ -118,43 +102,6 @@ async function runMerge(
   return { words: await rerun(), scaleBuffer: scale, rerun };
 }
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
-
-function expectF32Close(got: Float32Array, want: Float64Array): void {
-  const tol = 1e-5 * maxAbs(want);
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < want.length; i++) {
-    const e = Math.abs(got[i]! - want[i]!);
-    if (!(e <= worst)) {
-      worst = e;
-      at = i;
-    }
-  }
-  expect(worst, `max abs error at element ${at} (tolerance ${tol})`).toBeLessThanOrEqual(tol);
-}
-
-/** f16 bits as integers ordered like the values, so that ulp distance is a difference. */
-const orderedF16 = (h: number) => (h & 0x8000 ? -(h & 0x7fff) : h);
-
-function expectF16Close(words: Uint32Array, exact: Float64Array): void {
-  const f32Tol = 1e-5 * maxAbs(exact);
-  const bad: string[] = [];
-  for (let i = 0; i < exact.length; i++) {
-    const got = packedF16BitsAt(words, i);
-    const want = f32ToF16Bits(exact[i]!);
-    const ulps = Math.abs(orderedF16(got) - orderedF16(want));
-    if (ulps > 1 && !(Math.abs(f16BitsToF32(got) - exact[i]!) <= f32Tol)) {
-      bad.push(`#${i}: got ${f16BitsToF32(got)} (0x${got.toString(16)}), want ${exact[i]} (${ulps} ulps)`);
-    }
-  }
-  expect(bad.slice(0, 5), `${bad.length} elements beyond 1 f16 ulp`).toEqual([]);
-}
-
 const cases: Case[] = [
   { name: '1x1 rank 1', shape: [1, 1], ranks: [1] },
   { name: '7x13 rank 3', shape: [7, 13], ranks: [3] },
@@ -175,7 +122,7 @@ describe('merge-lora (f32)', () => {
       const w0 = randomArray(out * inF, 1, next);
       const adapters = makeAdapters(out, inF, c.ranks, next);
       const { words } = await runMerge(device, 'f32', out, inF, new Uint32Array(w0.buffer), adapters, c.name);
-      expectF32Close(new Float32Array(words.buffer), oracleMerge(w0, out, inF, adapters));
+      expectF32Close(new Float32Array(words.buffer), oracleMerge(w0, out, inF, adapters), c.name);
     });
   }
 
@@ -189,7 +136,7 @@ describe('merge-lora (f32)', () => {
     const moved = adapters.map((a, n) => ({ ...a, coefficient: n === 0 ? -2 : 0.1 }));
     device.queue.writeBuffer(run.scaleBuffer, 0, rankScales(moved));
     const words = await run.rerun();
-    expectF32Close(new Float32Array(words.buffer), oracleMerge(w0, out, inF, moved));
+    expectF32Close(new Float32Array(words.buffer), oracleMerge(w0, out, inF, moved), 'scale-update');
   });
 });
 
@@ -209,7 +156,7 @@ describe('merge-lora (packed f16)', () => {
       const adapters = makeAdapters(out, inF, c.ranks, next);
       const { words } = await runMerge(device, 'f16', out, inF, w0Words, adapters, c.name);
       expect(words.length).toBe(weightWords('f16', out * inF));
-      expectF16Close(words, oracleMerge(w0, out, inF, adapters));
+      expectF16Close(words, oracleMerge(w0, out, inF, adapters), c.name);
       if (padded) expect(words[words.length - 1]! >>> 16).toBe(0x3c00);
     });
   }

@@ -1,7 +1,8 @@
 /**
  * Shared by kernels-lycoris.test.ts and kernels-dora.test.ts: random canonical modules, one GPU
  * merge through `mergeModule`, and the comparison with the CPU oracle `applyAdapters`
- * (lora/merge-cpu.ts, itself tested against LyCORIS/PEFT reference deltas).
+ * (lora/merge-cpu.ts, itself tested against LyCORIS/PEFT reference deltas). merge-lora.test.ts
+ * uses its random data and tolerance checks.
  *
  * Tolerances (as in merge-lora.test.ts, whose reasoning applies term by term):
  * - f32: max |gpu - oracle| <= 1e-5 * max |W_eff|. The kernels accumulate in f32 (the oracle's
@@ -16,9 +17,9 @@
  */
 import { expect } from 'vitest';
 import { f16BitsToF32, f32ToF16Bits, packedF16BitsAt, packF16, roundToF16 } from '../../src/core/gpu/f16.ts';
-import type { WeightDtype } from '../../src/core/gpu/kernels/merge-lora/merge-lora.ts';
 import { mergeModule } from '../../src/core/gpu/merge-module.ts';
 import { createStorageBuffer } from '../../src/core/gpu/storage-buffer.ts';
+import type { WeightDtype } from '../../src/core/gpu/weight-words.ts';
 import type { AdapterKind, AdapterModule, DoraSpec } from '../../src/core/lora/adapter.ts';
 import { type AdapterTerm, applyAdapters, type BaseParams } from '../../src/core/lora/merge-cpu.ts';
 import { readBuffer } from './dawn.ts';
@@ -81,7 +82,8 @@ export function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-function expectF32Close(got: Float32Array, want: Float32Array, what: string): void {
+/** max |got - want| <= 1e-5 * max |want| (the f32 tolerance above). */
+export function expectF32Close(got: Float32Array, want: ArrayLike<number>, what: string): void {
   const tol = 1e-5 * maxAbs(want);
   let worst = 0;
   let at = -1;
@@ -95,16 +97,18 @@ function expectF32Close(got: Float32Array, want: Float32Array, what: string): vo
   expect(worst, `${what}: max abs error at element ${at} (tolerance ${tol})`).toBeLessThanOrEqual(tol);
 }
 
+/** f16 bits as integers ordered like the values, so that ulp distance is a difference. */
 const orderedF16 = (h: number) => (h & 0x8000 ? -(h & 0x7fff) : h);
 
-function expectF16Close(words: Uint32Array, want: Float32Array, what: string): void {
+/** Packed f16 words within 1 ulp of `want` rounded to f16, or within the f32 tolerance (above). */
+export function expectF16Close(words: Uint32Array, want: ArrayLike<number>, what: string): void {
   const f32Tol = 1e-5 * maxAbs(want);
   const bad: string[] = [];
   for (let i = 0; i < want.length; i++) {
     const got = packedF16BitsAt(words, i);
     const ulps = Math.abs(orderedF16(got) - orderedF16(f32ToF16Bits(want[i]!)));
     if (ulps > 1 && !(Math.abs(f16BitsToF32(got) - want[i]!) <= f32Tol)) {
-      bad.push(`#${i}: got ${f16BitsToF32(got)}, want ${want[i]} (${ulps} ulps)`);
+      bad.push(`#${i}: got ${f16BitsToF32(got)} (0x${got.toString(16)}), want ${want[i]} (${ulps} ulps)`);
     }
   }
   expect(bad.slice(0, 5), `${what}: ${bad.length} elements beyond 1 f16 ulp`).toEqual([]);

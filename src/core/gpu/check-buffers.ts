@@ -22,21 +22,3 @@ export function checkBuffers(
     }
   }
 }
-
-/** Throws `invalid-argument` when the written buffer is also bound for reading (WebGPU forbids it). */
-export function checkNoAlias(
-  kernel: string,
-  module: string,
-  written: readonly [string, GPUBuffer],
-  read: readonly (readonly [string, GPUBuffer])[],
-): void {
-  for (const [name, buffer] of read) {
-    if (buffer === written[1]) {
-      throw new LorafuseError(
-        'invalid-argument',
-        `${kernel} on ${module}: "${written[0]}" and "${name}" must be different buffers.`,
-        { kernel, module, written: written[0], read: name },
-      );
-    }
-  }
-}

@@ -2,7 +2,8 @@
  * A compute kernel is declared once: name, WGSL source, compile-time overrides, the `Params`
  * uniform descriptor, storage bindings, the dtypes it is compiled for and how it dispatches.
  * `declareKernel` checks the declaration against the shader text; `launch` is the one way to
- * run a kernel (pipeline from the cache, params packed, every object labelled `kernel:module`).
+ * run a kernel (pipeline from the cache, params packed, every object labelled `kernel:module`, a
+ * buffer bound both for reading and for writing refused).
  */
 import { LorafuseError } from '../../errors.ts';
 import { pipelineCacheFor } from './pipeline-cache.ts';
@@ -160,6 +161,29 @@ export interface LaunchArgs<
   encoder?: GPUCommandEncoder;
 }
 
+const bufferOf = (b: GPUBuffer | GPUBufferBinding): GPUBuffer => ('buffer' in b ? b.buffer : b);
+
+/** Throws `invalid-argument` when a written binding's buffer is also bound for reading (WebGPU forbids it). */
+function checkNoAlias(
+  kernel: AnyKernel,
+  args: { module: string; buffers: Record<string, GPUBuffer | GPUBufferBinding> },
+): void {
+  for (const w of kernel.storage) {
+    const written = args.buffers[w.name];
+    if (w.access !== 'read-write' || !written) continue;
+    for (const r of kernel.storage) {
+      const read = args.buffers[r.name];
+      if (r.access === 'read' && read && bufferOf(read) === bufferOf(written)) {
+        throw new LorafuseError(
+          'invalid-argument',
+          `${kernel.name} on ${args.module}: "${w.name}" and "${r.name}" must be different buffers.`,
+          { kernel: kernel.name, module: args.module, written: w.name, read: r.name },
+        );
+      }
+    }
+  }
+}
+
 /** Runs one kernel: one pipeline per (name, dtype, overrides), never per shape. */
 export async function launch<
   P extends ParamsSpec,
@@ -184,6 +208,7 @@ export async function launch<
     }
   }
 
+  checkNoAlias(kernel, args);
   const bytes = packParams(kernel.name, kernel.paramsLayout, args.params);
   const uniform = device.createBuffer({
     label: `${label}:params`,

@@ -20,7 +20,7 @@ import { doraNorm } from './kernels/dora-norm/dora-norm.ts';
 import { doraRescale } from './kernels/dora-rescale/dora-rescale.ts';
 import { kronMerge } from './kernels/kron-merge/kron-merge.ts';
 import { loha } from './kernels/loha/loha.ts';
-import { mergeLora, type WeightDtype, weightWords } from './kernels/merge-lora/merge-lora.ts';
+import { mergeLora } from './kernels/merge-lora/merge-lora.ts';
 import { tuckerCore } from './kernels/tucker-core/tucker-core.ts';
 import {
   type Down,
@@ -32,6 +32,7 @@ import {
   planModuleMerge,
 } from './merge-plan.ts';
 import { createStorageBuffer } from './storage-buffer.ts';
+import { type WeightDtype, weightWords } from './weight-words.ts';
 
 export interface MergeModuleArgs {
   /** The model module (e.g. `unet.down_blocks.0.attentions.0.proj_in`), for labels and errors. */

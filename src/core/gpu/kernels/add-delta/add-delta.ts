@@ -3,10 +3,9 @@
  * of LyCORIS full and norm modules and of bias deltas, and the last step of every merge that
  * builds its delta in a scratch buffer first (DoRA, several non-LoRA terms on one module).
  */
-import { checkBuffers, checkNoAlias } from '../../check-buffers.ts';
+import { checkBuffers } from '../../check-buffers.ts';
 import { declareKernel, launch } from '../../kernel.ts';
-import { linearDispatch, withWeightWords } from '../../weight-words.ts';
-import { type WeightDtype, weightWords } from '../merge-lora/merge-lora.ts';
+import { linearDispatch, type WeightDtype, weightWords, withWeightWords } from '../../weight-words.ts';
 import source from './add-delta.wgsl?raw';
 
 export const addDeltaKernel = declareKernel({
@@ -41,15 +40,6 @@ export function addDelta(device: GPUDevice, args: AddDeltaArgs): Promise<void> {
     ['delta', args.delta, args.count * 4],
     ['out', args.out, words],
   ]);
-  checkNoAlias(
-    'add-delta',
-    args.module,
-    ['out', args.out],
-    [
-      ['base', args.base],
-      ['delta', args.delta],
-    ],
-  );
   return launch(device, addDeltaKernel, {
     module: args.module,
     dtype: args.dtype,

@@ -1,5 +1,6 @@
 /** A plain word copy with the launch machinery of every kernel: the bandwidth baseline. */
-import { declareKernel, launch, MIN_MAX_WORKGROUPS_PER_DIMENSION } from '../../kernel.ts';
+import { declareKernel, launch } from '../../kernel.ts';
+import { linearDispatch } from '../../weight-words.ts';
 import source from './copy.wgsl?raw';
 
 export const copyKernel = declareKernel({
@@ -9,11 +10,7 @@ export const copyKernel = declareKernel({
   bindings: { src: 'read', dst: 'read-write' },
   overrides: { WG: 256 },
   dtypes: { u32: {} },
-  dispatch: (p, o) => {
-    const groups = Math.ceil(p.words / o.WG);
-    const x = Math.min(groups, MIN_MAX_WORKGROUPS_PER_DIMENSION);
-    return [x, x === 0 ? 0 : Math.ceil(groups / x)];
-  },
+  dispatch: (p, o) => linearDispatch(p.words, o.WG),
 });
 
 export interface CopyArgs {

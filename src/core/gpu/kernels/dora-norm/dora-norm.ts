@@ -3,10 +3,9 @@
  * (an output row or an input column of the weight, per the file's magnitude shape).
  */
 import { LorafuseError } from '../../../../errors.ts';
-import { checkBuffers, checkNoAlias } from '../../check-buffers.ts';
+import { checkBuffers } from '../../check-buffers.ts';
 import { declareKernel, launch } from '../../kernel.ts';
-import { withWeightWords } from '../../weight-words.ts';
-import { type WeightDtype, weightWords } from '../merge-lora/merge-lora.ts';
+import { type WeightDtype, weightWords, withWeightWords } from '../../weight-words.ts';
 import source from './dora-norm.wgsl?raw';
 
 /** A weight seen as [outer, groups, inner]; group g is [:, g, :] (see dora-norm.wgsl). */
@@ -60,16 +59,6 @@ export function doraNorm(device: GPUDevice, args: DoraNormArgs): Promise<void> {
     ['magnitude', args.magnitude, groups * 4],
     ['factor', args.factor, groups * 4],
   ]);
-  checkNoAlias(
-    'dora-norm',
-    args.module,
-    ['factor', args.factor],
-    [
-      ['w0', args.w0],
-      ['delta', args.delta],
-      ['magnitude', args.magnitude],
-    ],
-  );
   return launch(device, doraNormKernel, {
     module: args.module,
     dtype: args.dtype,

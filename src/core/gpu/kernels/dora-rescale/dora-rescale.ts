@@ -2,11 +2,10 @@
  * DoRA's rescale, in place on the module's delta: `delta = mix * (factor * (W0 + inside * delta) - W0)`,
  * which add-delta then adds to W0 (or to the sum of a module's terms).
  */
-import { checkBuffers, checkNoAlias } from '../../check-buffers.ts';
+import { checkBuffers } from '../../check-buffers.ts';
 import { declareKernel, launch } from '../../kernel.ts';
-import { linearDispatch, withWeightWords } from '../../weight-words.ts';
+import { linearDispatch, type WeightDtype, weightWords, withWeightWords } from '../../weight-words.ts';
 import type { DoraGroups } from '../dora-norm/dora-norm.ts';
-import { type WeightDtype, weightWords } from '../merge-lora/merge-lora.ts';
 import source from './dora-rescale.wgsl?raw';
 
 export const doraRescaleKernel = declareKernel({
@@ -41,15 +40,6 @@ export function doraRescale(device: GPUDevice, args: DoraRescaleArgs): Promise<v
     ['factor', args.factor, groups * 4],
     ['delta', args.delta, count * 4],
   ]);
-  checkNoAlias(
-    'dora-rescale',
-    args.module,
-    ['delta', args.delta],
-    [
-      ['w0', args.w0],
-      ['factor', args.factor],
-    ],
-  );
   return launch(device, doraRescaleKernel, {
     module: args.module,
     dtype: args.dtype,

@@ -2,10 +2,9 @@
  * LoKr merge on the GPU: `out = base + c * kron(W1, W2)` from the two dense Kronecker factors
  * (rebuilt first when a factor is low-rank or Tucker; see merge-module.ts).
  */
-import { checkBuffers, checkNoAlias } from '../../check-buffers.ts';
+import { checkBuffers } from '../../check-buffers.ts';
 import { declareKernel, launch } from '../../kernel.ts';
-import { linearDispatch, withWeightWords } from '../../weight-words.ts';
-import { type WeightDtype, weightWords } from '../merge-lora/merge-lora.ts';
+import { linearDispatch, type WeightDtype, weightWords, withWeightWords } from '../../weight-words.ts';
 import source from './kron-merge.wgsl?raw';
 
 export const kronMergeKernel = declareKernel({
@@ -48,16 +47,6 @@ export function kronMerge(device: GPUDevice, args: KronMergeArgs): Promise<void>
       ['w1', args.w1, rows1 * cols1 * 4],
       ['w2', args.w2, rows2 * cols2 * 4],
       ['out', args.out, words],
-    ],
-  );
-  checkNoAlias(
-    'kron-merge',
-    args.module,
-    ['out', args.out],
-    [
-      ['base', args.base],
-      ['w1', args.w1],
-      ['w2', args.w2],
     ],
   );
   return launch(device, kronMergeKernel, {

@@ -3,10 +3,9 @@
  * launch, neither product written to memory. Tucker LoHa goes through the same kernel after
  * tucker-core rebuilds each `down` (merge-module.ts).
  */
-import { checkBuffers, checkNoAlias } from '../../check-buffers.ts';
+import { checkBuffers } from '../../check-buffers.ts';
 import { declareKernel, launch } from '../../kernel.ts';
-import { withWeightWords } from '../../weight-words.ts';
-import { type WeightDtype, weightWords } from '../merge-lora/merge-lora.ts';
+import { type WeightDtype, weightWords, withWeightWords } from '../../weight-words.ts';
 import source from './loha.wgsl?raw';
 
 /** Each thread computes BLOCK x BLOCK outputs (the WGSL const of the same name). */
@@ -58,18 +57,6 @@ export function loha(device: GPUDevice, args: LohaArgs): Promise<void> {
     ['down2', args.down2, rank2 * i * 4],
     ['out', args.out, words],
   ]);
-  checkNoAlias(
-    'loha',
-    args.module,
-    ['out', args.out],
-    [
-      ['base', args.base],
-      ['up1', args.up1],
-      ['down1', args.down1],
-      ['up2', args.up2],
-      ['down2', args.down2],
-    ],
-  );
   return launch(device, lohaKernel, {
     module: args.module,
     dtype: args.dtype,

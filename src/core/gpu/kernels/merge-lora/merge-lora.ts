@@ -5,18 +5,17 @@
  * buffer; the factor buffers stay.
  */
 import { LorafuseError } from '../../../../errors.ts';
-import { packedF16Words } from '../../f16.ts';
+import { checkBuffers } from '../../check-buffers.ts';
 import { declareKernel, launch } from '../../kernel.ts';
+import { type WeightDtype, weightWords, withWeightWords } from '../../weight-words.ts';
 import source from './merge-lora.wgsl?raw';
-
-export type WeightDtype = 'f32' | 'f16';
 
 /** Each thread computes BLOCK x BLOCK outputs (the WGSL const of the same name). */
 const BLOCK = 4;
 
 export const mergeLoraKernel = declareKernel({
   name: 'merge-lora',
-  source,
+  source: withWeightWords(source),
   params: { out_features: 'u32', in_features: 'u32', rank: 'u32' },
   bindings: { w0: 'read', up: 'read', scale: 'read', down: 'read', w_eff: 'read-write' },
   overrides: { WG_O: 16, WG_I: 16, R_CHUNK: 16 },
@@ -41,11 +40,6 @@ export function mergeShape(weightShape: readonly number[]): { outFeatures: numbe
     );
   }
   return { outFeatures, inFeatures: rest.reduce((a, b) => a * b, 1) };
-}
-
-/** u32 words of a weight of `count` elements stored as `dtype`. */
-export function weightWords(dtype: WeightDtype, count: number): number {
-  return dtype === 'f32' ? count : packedF16Words(count);
 }
 
 export interface AdapterFactors {
@@ -136,35 +130,17 @@ export interface MergeLoraArgs {
   encoder?: GPUCommandEncoder;
 }
 
-function checkSize(args: MergeLoraArgs, name: string, buffer: GPUBuffer, bytes: number): void {
-  if (buffer.size < bytes) {
-    throw new LorafuseError(
-      'invalid-argument',
-      `merge-lora on ${args.module}: buffer "${name}" (${buffer.label || 'unlabelled'}) holds ${buffer.size} ` +
-        `bytes, needs ${bytes} for a ${args.dtype} weight ${args.outFeatures} x ${args.inFeatures} at rank ${args.rank}.`,
-      { module: args.module, buffer: name, size: buffer.size, needed: bytes },
-    );
-  }
-}
-
 /** Encodes (or submits) one merge of a module. */
 export async function mergeLora(device: GPUDevice, args: MergeLoraArgs): Promise<void> {
   const { outFeatures: out, inFeatures: inF, rank } = args;
-  if (args.w0 === args.wEff) {
-    throw new LorafuseError(
-      'invalid-argument',
-      `merge-lora on ${args.module}: w0 and wEff must be different buffers.`,
-      {
-        module: args.module,
-      },
-    );
-  }
   const weightBytes = weightWords(args.dtype, out * inF) * 4;
-  checkSize(args, 'w0', args.w0, weightBytes);
-  checkSize(args, 'wEff', args.wEff, weightBytes);
-  checkSize(args, 'up', args.up, out * rank * 4);
-  checkSize(args, 'scale', args.scale, rank * 4);
-  checkSize(args, 'down', args.down, rank * inF * 4);
+  checkBuffers('merge-lora', args.module, `a ${args.dtype} weight ${out} x ${inF} at rank ${rank}`, [
+    ['w0', args.w0, weightBytes],
+    ['wEff', args.wEff, weightBytes],
+    ['up', args.up, out * rank * 4],
+    ['scale', args.scale, rank * 4],
+    ['down', args.down, rank * inF * 4],
+  ]);
   return launch(device, mergeLoraKernel, {
     module: args.module,
     dtype: args.dtype,

@@ -7,11 +7,8 @@
 // alpha / rank x schedule), folded into U as U is staged. A k x k conv is the same product with
 // in = in_ch * kh * kw (down [r, in_ch, kh, kw] flattened row-major, up [out, r, 1, 1]).
 //
-// W0 and W_eff are u32 words, flattened row-major [out * in]:
-//   PACKED_F16 = false: one f32 per word (bitcast).
-//   PACKED_F16 = true:  two f16 per word, element 2k in the low half, 2k+1 in the high half. An
-//                       odd element count pads the last word's high half (kept as W0 has it).
-// Accumulation is f32 in both modes.
+// W0 and W_eff are weight words, flattened row-major [out * in] (f32 or packed f16,
+// weight-words.wgsl: an odd count's padding half is kept as W0 has it). Accumulation is f32.
 //
 // Tiling: a workgroup of WG_I x WG_O threads computes a tile of TILE_O = WG_O * BLOCK rows by
 // TILE_I = WG_I * BLOCK columns; each thread a BLOCK x BLOCK block (BLOCK rows, BLOCK adjacent
@@ -32,7 +29,6 @@ const BLOCK: u32 = 4;
 override WG_O: u32;
 override WG_I: u32;
 override R_CHUNK: u32;
-override PACKED_F16: bool;
 override TILE_O: u32 = WG_O * BLOCK;
 override TILE_I: u32 = WG_I * BLOCK;
 override U_TILE_LEN: u32 = R_CHUNK * WG_O;
@@ -128,13 +124,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
         w_eff[flat] = bitcast<u32>(bitcast<f32>(w0[flat]) + acc[b][j]);
       } else if ((flat & 1u) == 0u) {
         var hi = 0.0;
-        if (j + 1u < BLOCK && i + 1u < in_f) {
-          hi = acc[b][j + 1u];
-        } else if (flat + 1u < total) {
-          hi = delta_at(flat + 1u);
+        var n = 1u;
+        if (flat + 1u < total) {
+          n = 2u;
+          if (j + 1u < BLOCK && i + 1u < in_f) {
+            hi = acc[b][j + 1u];
+          } else {
+            hi = delta_at(flat + 1u);
+          }
         }
         let word = flat >> 1u;
-        w_eff[word] = pack2x16float(unpack2x16float(w0[word]) + vec2f(acc[b][j], hi));
+        let old = w0[word];
+        w_eff[word] = word_pack(word_unpack(old) + vec2f(acc[b][j], hi), n, old);
       }
     }
   }

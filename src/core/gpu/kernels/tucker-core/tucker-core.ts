@@ -2,7 +2,7 @@
  * The core contraction of a Tucker rebuild, `out[i, (q, k)] = sum_j core[i, j, k] wb[j, q]`,
  * which makes LoCon/LoHa/LoKr Tucker factors an ordinary `up · down` pair for the merge kernels.
  */
-import { checkBuffers, checkNoAlias } from '../../check-buffers.ts';
+import { checkBuffers } from '../../check-buffers.ts';
 import { declareKernel, launch } from '../../kernel.ts';
 import { linearDispatch } from '../../weight-words.ts';
 import source from './tucker-core.wgsl?raw';
@@ -42,15 +42,6 @@ export function tuckerCore(device: GPUDevice, args: TuckerCoreArgs): Promise<voi
     ['wb', args.wb, r2 * q * 4],
     ['out', args.out, r1 * q * kernel * 4],
   ]);
-  checkNoAlias(
-    'tucker-core',
-    args.module,
-    ['out', args.out],
-    [
-      ['core', args.core],
-      ['wb', args.wb],
-    ],
-  );
   return launch(device, tuckerCoreKernel, {
     module: args.module,
     dtype: 'f32',
