@@ -1,9 +1,9 @@
 /**
  * The `SOURCE` of `lorafuse generate --lora SOURCE[:W]`, resolved to one safetensors file:
- * - a local file (`style.safetensors`), or a local folder holding exactly one `.safetensors`;
+ * - a local file (`style.safetensors`), or a local folder (its file picked as for a repo);
  * - a file on the Hub, `REPO/FILE.safetensors` (`namespace/name/sub/file.safetensors`);
- * - a Hub repo, `REPO` (`namespace/name`), holding exactly one `.safetensors` (otherwise the error
- *   lists them, so the user can write `REPO/FILE.safetensors`).
+ * - a Hub repo, `REPO` (`namespace/name`) holding exactly one `.safetensors` (`pickWeightName`'s
+ *   'only-one' rule); otherwise the error lists them, so the user can write `REPO/FILE.safetensors`.
  * An existing local path wins over a Hub reading. The adapter is named after the file's stem.
  * Hub access honours `HF_ENDPOINT`, `HF_TOKEN` and the lorafuse cache (`LORAFUSE_CACHE_DIR`), as
  * every CLI command does (base-model.ts).
@@ -12,6 +12,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type HubOptions, isValidRepoId } from '../core/io/hub.ts';
 import { HubModelSource, LocalFolderSource, type ModelSource } from '../core/io/model-source.ts';
+import {
+  isPickleName,
+  isSafetensorsName,
+  pickWeightName,
+  refuseNonSafetensors,
+} from '../core/pipeline/adapters/lora-source.ts';
 import { isLorafuseError, LorafuseError } from '../errors.ts';
 import { cliHubOptions } from './hub-options.ts';
 
@@ -23,47 +29,22 @@ export interface ResolvedLora {
   bytes: Uint8Array;
 }
 
-const SAFETENSORS = /\.safetensors$/i;
-const PICKLE = /\.(bin|ckpt|pt|pth|pkl)$/i;
-
 /** `style` for `a/b/style.safetensors`. */
-export function adapterStem(path: string): string {
-  return basename(path).replace(SAFETENSORS, '');
+function adapterStem(path: string): string {
+  return basename(path).replace(/\.safetensors$/i, '');
 }
 
 function refusePickle(source: string): void {
-  if (PICKLE.test(source)) {
-    throw new LorafuseError(
-      'pickle-refused',
-      `--lora ${source}: only .safetensors LoRA files are read (pickle files such as .bin/.ckpt/.pt can run code). Convert it to safetensors first.`,
-      { source },
-    );
-  }
+  if (isPickleName(source)) refuseNonSafetensors(source, `--lora ${source}`);
 }
 
-/** The one `.safetensors` file of a repo or folder; none or several is an error naming them. */
-export function pickOnlySafetensors(files: readonly string[], where: string, source: string): string {
-  const candidates = files.filter((f) => SAFETENSORS.test(f));
-  const only = candidates[0];
-  if (candidates.length === 1 && only) return only;
-  if (candidates.length === 0) {
-    const pickles = files.filter((f) => PICKLE.test(f));
-    if (pickles.length > 0) {
-      throw new LorafuseError(
-        'pickle-refused',
-        `--lora ${source}: ${where} holds only pickle weights (${pickles.join(', ')}); lorafuse reads .safetensors only.`,
-        { source, files: pickles },
-      );
-    }
-    throw new LorafuseError('hub-not-found', `--lora ${source}: ${where} has no .safetensors file.`, {
-      source,
-      files: [...files],
-    });
-  }
-  throw new LorafuseError(
-    'invalid-argument',
-    `--lora ${source}: ${where} holds ${candidates.length} .safetensors files (${candidates.join(', ')}); name one, e.g. --lora ${source}/${candidates[0]}.`,
-    { source, candidates },
+/** The only LoRA file of a repo or folder; with several, the error lists them and says how to name one. */
+function pickFile(files: readonly string[], where: string, source: string): string {
+  return pickWeightName(
+    files,
+    `--lora ${source}: ${where}`,
+    `name one, e.g. --lora ${source}/FILE.safetensors`,
+    'only-one',
   );
 }
 
@@ -105,7 +86,7 @@ async function hubFile(repo: string, path: string, hub: HubOptions): Promise<Res
     return await fromRepo(src, path);
   } catch (e) {
     if (!isLorafuseError(e) || e.code !== 'hub-not-found') throw e;
-    const have = (await src.list().catch(() => [] as string[])).filter((f) => SAFETENSORS.test(f));
+    const have = (await src.list().catch(() => [] as string[])).filter((f) => isSafetensorsName(f));
     throw new LorafuseError(
       'hub-not-found',
       `${src.describe} has no file '${path}'${have.length > 0 ? `; its .safetensors files: ${have.join(', ')}` : ''}.`,
@@ -122,7 +103,7 @@ export async function resolveLoraSource(
   const local = await localKind(source);
   if (local === 'file') {
     refusePickle(source);
-    if (!SAFETENSORS.test(source)) {
+    if (!isSafetensorsName(source)) {
       throw new LorafuseError(
         'invalid-argument',
         `--lora ${source}: a LoRA file must be a .safetensors file.`,
@@ -133,10 +114,10 @@ export async function resolveLoraSource(
   }
   if (local === 'dir') {
     const src = new LocalFolderSource(source);
-    return fromRepo(src, pickOnlySafetensors(await src.list(), `the folder ${source}`, source));
+    return fromRepo(src, pickFile(await src.list(), `the folder ${source}`, source));
   }
   refusePickle(source);
-  if (SAFETENSORS.test(source)) {
+  if (isSafetensorsName(source)) {
     const parts = source.split('/');
     const repo = parts.slice(0, 2).join('/');
     if (parts.length < 3 || !isValidRepoId(repo)) {
@@ -158,5 +139,5 @@ export async function resolveLoraSource(
   }
   const src = new HubModelSource(source, hub);
   const files = await onHub(source, 'a Hub repo id', () => src.list());
-  return fromRepo(src, pickOnlySafetensors(files, src.describe, source));
+  return fromRepo(src, pickFile(files, src.describe, source));
 }

@@ -15,6 +15,7 @@ import type {
 } from '../../api.ts';
 import { probeWebGpu } from '../gpu/device.ts';
 import { CacheStorageHubCache, type HubCache, listRepoFiles, searchModels } from '../io/hub.ts';
+import { isSafetensorsName } from '../pipeline/adapters/lora-source.ts';
 import { normalizeHubUrl } from './hub-url.ts';
 import { readLoraBytes } from './lora-bytes.ts';
 import { knownBaseTargets, summarizeLora } from './lora-summary.ts';
@@ -85,7 +86,7 @@ export function createEngine(deps: EngineDeps = {}): EngineApi {
         ...(options.revision ? { revision: options.revision } : {}),
       });
       return files
-        .filter((f) => f.type === 'file' && /\.safetensors$/i.test(f.path))
+        .filter((f) => f.type === 'file' && isSafetensorsName(f.path))
         .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     },
 

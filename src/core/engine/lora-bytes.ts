@@ -8,7 +8,8 @@
 import type { LoraDownloadProgress, LoraFileSource } from '../../api.ts';
 import { LorafuseError } from '../../errors.ts';
 import { fromStatus, isAbort, networkError } from '../io/hub/hub-error.ts';
-import { type DownloadOptions, downloadFile } from '../io/hub.ts';
+import { DEFAULT_HUB_URL, type DownloadOptions, downloadFile } from '../io/hub.ts';
+import { refuseNonSafetensors } from '../pipeline/adapters/lora-source.ts';
 
 export interface LoraBytes {
   /** What messages and the summary call the file: `repo/path`, the URL, or the dropped file's name. */
@@ -20,17 +21,6 @@ export interface ReadLoraOptions {
   /** Hub endpoint, token, fetch and cache for repo files. */
   hub: Omit<DownloadOptions, 'onProgress' | 'revision'>;
   onProgress?: ((p: LoraDownloadProgress) => void) | undefined;
-}
-
-function refuseNonSafetensors(name: string): void {
-  const path = name.split(/[?#]/)[0] ?? name;
-  if (!/\.safetensors$/i.test(path)) {
-    throw new LorafuseError(
-      'pickle-refused',
-      `${name}: only .safetensors LoRA files are read (pickle files such as .bin/.ckpt/.pt can run code when loaded). Convert it to safetensors first.`,
-      { file: name },
-    );
-  }
 }
 
 /**
@@ -128,8 +118,7 @@ export async function readLoraBytes(source: LoraFileSource, opts: ReadLoraOption
     onProgress?.({ loaded: source.bytes.byteLength, total: source.bytes.byteLength, file: source.name });
     return { file: source.name, bytes: source.bytes };
   }
-  const repoFile =
-    'repo' in source ? source : hubFileFromUrl(source.url, opts.hub.hubUrl ?? 'https://huggingface.co');
+  const repoFile = 'repo' in source ? source : hubFileFromUrl(source.url, opts.hub.hubUrl ?? DEFAULT_HUB_URL);
   if (repoFile) {
     refuseNonSafetensors(repoFile.weightName);
     const file = `${repoFile.repo}/${repoFile.weightName}`;

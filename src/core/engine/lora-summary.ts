@@ -33,7 +33,7 @@ export function knownBaseTargets(): LoraTarget[] {
  * Keys are resolved by name first (cheap), so only the targets that tie on names are converted
  * (SD1.5 and SD2 share names and differ in shapes; SDXL is told apart by names alone).
  */
-export function bestFit(
+function bestFit(
   input: ConvertInput,
   targets: readonly LoraTarget[],
 ): { target: LoraTarget; adapter: CanonicalAdapter } {
@@ -54,7 +54,7 @@ export function bestFit(
   return best;
 }
 
-export function unetBlockLayout(unet: UNetConfig | null): UNetBlockLayout | null {
+function unetBlockLayout(unet: UNetConfig | null): UNetBlockLayout | null {
   if (!unet) return null;
   return {
     down: unet.downBlocks.filter((b) => b.hasAttention).map((b) => b.index),

@@ -8,7 +8,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { LorafuseError } from '../../errors.ts';
 import { assertRepoPath } from './hub/repo-ref.ts';
-import { downloadFile, type HubOptions, listRepoFiles, resolveRevision } from './hub.ts';
+import { DEFAULT_HUB_URL, downloadFile, type HubOptions, listRepoFiles, resolveRevision } from './hub.ts';
 
 export interface ModelSource {
   readText(path: string): Promise<string>;
@@ -89,7 +89,7 @@ export class HubModelSource implements ModelSource {
     readonly repo: string,
     private readonly opts: HubOptions = {},
   ) {
-    this.describe = `${repo}@${opts.revision ?? 'main'} on ${opts.hubUrl ?? 'https://huggingface.co'}`;
+    this.describe = `${repo}@${opts.revision ?? 'main'} on ${opts.hubUrl ?? DEFAULT_HUB_URL}`;
   }
 
   /** Resolves the revision once, so every read of this source sees the same commit. */

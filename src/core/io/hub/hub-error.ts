@@ -20,7 +20,7 @@ export function fileNotFound(ctx: HubErrorContext & { path: string }): LorafuseE
   );
 }
 
-export function repoNotFound(ctx: HubErrorContext, what: 'repo' | 'revision' = 'repo'): LorafuseError {
+function repoNotFound(ctx: HubErrorContext, what: 'repo' | 'revision' = 'repo'): LorafuseError {
   const message =
     what === 'revision'
       ? `Revision '${ctx.revision}' of repository '${ctx.repo}' was not found on ${ctx.hubUrl} (check the branch, tag or commit)`

@@ -2,6 +2,8 @@
  * Where `loadLoraWeights` reads a LoRA from: bytes already in memory, a browser `File`/`Blob`, or
  * a Hub-shaped repo (`{repo, weightName?}`) through a reader the caller provides (the Hub client,
  * the cache, or a local folder). Only safetensors are read (DESIGN.md decision 9).
+ * The naming rules here (`refuseNonSafetensors`, `pickWeightName`) are also those of the CLI's
+ * `--lora` (cli/lora-source.ts) and the engine's LoRA reads (engine/lora-bytes.ts).
  */
 import { LorafuseError } from '../../../errors.ts';
 
@@ -22,46 +24,58 @@ export type OpenRepo = (repo: string) => RepoReader | Promise<RepoReader>;
 /** Diffusers' default file name for a LoRA in a repo. */
 export const DEFAULT_WEIGHT_NAME = 'pytorch_lora_weights.safetensors';
 
+const SAFETENSORS = /\.safetensors$/i;
 const PICKLE = /\.(bin|ckpt|pt|pth|pkl)$/i;
 
-function refusePickle(name: string): void {
-  if (!name.toLowerCase().endsWith('.safetensors')) {
+export const isSafetensorsName = (name: string): boolean => SAFETENSORS.test(name);
+export const isPickleName = (name: string): boolean => PICKLE.test(name);
+
+/** Refuses a LoRA file not named `.safetensors`; `label` is what the message calls it. */
+export function refuseNonSafetensors(name: string, label = name): void {
+  if (!isSafetensorsName(name)) {
     throw new LorafuseError(
       'pickle-refused',
-      `${name}: only .safetensors LoRA files are read (pickle files such as .bin/.ckpt/.pt can run code). Convert it to safetensors first.`,
+      `${label}: only .safetensors LoRA files are read (pickle files such as .bin/.ckpt/.pt can run code when loaded). Convert it to safetensors first.`,
       { file: name },
     );
   }
 }
 
 /**
- * The weight file of a LoRA repo when none is named: Diffusers' default name if present, else
- * the only safetensors file; several candidates are an error listing them.
+ * The weight file of a LoRA repo (or folder) when none is named: Diffusers' default name if
+ * present, else the only top-level safetensors file (else the only one at all); none or several
+ * is an error naming `where` and the files, ending with `hint` (how to name one).
  */
-export function pickWeightName(files: readonly string[], repo: string): string {
-  const candidates = files.filter((f) => f.toLowerCase().endsWith('.safetensors'));
-  if (candidates.includes(DEFAULT_WEIGHT_NAME)) return DEFAULT_WEIGHT_NAME;
+export function pickWeightName(
+  files: readonly string[],
+  where: string,
+  hint = 'pass weightName to pick one',
+  rule: 'diffusers' | 'only-one' = 'diffusers',
+): string {
+  const candidates = files.filter(isSafetensorsName);
   const top = candidates.filter((f) => !f.includes('/'));
-  const pool = top.length > 0 ? top : candidates;
+  // 'only-one' (the CLI's documented rule): exactly one .safetensors anywhere, no default name.
+  if (rule === 'diffusers' && candidates.includes(DEFAULT_WEIGHT_NAME)) return DEFAULT_WEIGHT_NAME;
+  const pool = rule === 'only-one' || top.length === 0 ? candidates : top;
   if (pool.length === 1 && pool[0]) return pool[0];
   if (pool.length === 0) {
-    const pickles = files.filter((f) => PICKLE.test(f));
+    const pickles = files.filter(isPickleName);
     if (pickles.length > 0) {
       throw new LorafuseError(
         'pickle-refused',
-        `${repo} holds only pickle weights (${pickles.join(', ')}); lorafuse reads .safetensors only.`,
-        { repo, files: pickles },
+        `${where} holds only pickle weights (${pickles.join(', ')}); lorafuse reads .safetensors only.`,
+        { where, files: pickles },
       );
     }
-    throw new LorafuseError('hub-not-found', `${repo} has no .safetensors file.`, {
-      repo,
+    throw new LorafuseError('hub-not-found', `${where} has no .safetensors file.`, {
+      where,
       files: [...files],
     });
   }
   throw new LorafuseError(
     'invalid-argument',
-    `${repo} has several safetensors files (${pool.join(', ')}); pass weightName to pick one.`,
-    { repo, candidates: pool },
+    `${where} holds ${pool.length} .safetensors files (${pool.join(', ')}), several safetensors and no ${DEFAULT_WEIGHT_NAME}; ${hint}.`,
+    { where, candidates: pool },
   );
 }
 
@@ -71,12 +85,12 @@ export async function readLoraSource(
   openRepo?: OpenRepo,
 ): Promise<{ name: string; bytes: Uint8Array }> {
   if ('bytes' in src) {
-    refusePickle(src.name);
+    refuseNonSafetensors(src.name);
     return { name: src.name, bytes: src.bytes };
   }
   if ('file' in src) {
     const name = src.file.name ?? 'lora.safetensors';
-    refusePickle(name);
+    refuseNonSafetensors(name);
     return { name, bytes: new Uint8Array(await src.file.arrayBuffer()) };
   }
   if (!openRepo) {
@@ -88,6 +102,6 @@ export async function readLoraSource(
   }
   const repo = await openRepo(src.repo);
   const weightName = src.weightName ?? pickWeightName(await repo.list(), repo.describe);
-  refusePickle(weightName);
+  refuseNonSafetensors(weightName);
   return { name: `${repo.describe}/${weightName}`, bytes: await repo.readBytes(weightName) };
 }
