@@ -107,6 +107,15 @@ export function pseudoRandom(n: number, seed: number, scale = 0.05): Float32Arra
   return out;
 }
 
+/** A comma-separated option (`--ranks 4,16,64`) as positive integers; `bench` names the bench in the error. */
+export function positiveIntegers(text: string, bench: string): number[] {
+  return text.split(',').map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`bench ${bench}: '${s}' is not a positive integer`);
+    return n;
+  });
+}
+
 export function loadAverage(): string {
   return loadavg()
     .map((x) => x.toFixed(1))

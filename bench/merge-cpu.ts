@@ -20,22 +20,20 @@
  * usage: tsx bench/run.ts merge-cpu [--rank 64] [--passes 3] [--only wasm-simd:2,ort-wasm:1]
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-web';
-import { parseUNetConfig } from '../src/core/graph/config/unet-config.ts';
 import { unetInventory } from '../src/core/graph/config/unet-inventory.ts';
 import { attentionProjections, type Projection } from '../src/core/lora/merge-fast/attention-projections.ts';
 import type { MergeBackend, MergeJob } from '../src/core/lora/merge-fast/merge-backend.ts';
 import { createOrtWasmBackend } from '../src/core/lora/merge-fast/ort-wasm.ts';
 import { mergeScalar } from '../src/core/lora/merge-fast/scalar.ts';
 import { createWasmSimdBackend } from '../src/core/lora/merge-fast/wasm-simd.ts';
+import { pseudoRandom, sd15UNetConfig } from './bench-run.ts';
 
 const SELF = fileURLToPath(import.meta.url);
-const CONFIG = join(import.meta.dirname, '..', 'tests', 'fixtures', 'configs', 'sd15', 'unet', 'config.json');
 /** Diffusers on torch CPU, SD1.5, rank 64, 128 attention projections, float32, 2 cores (issue 5). */
 const PEER = { fuse: 0.47, unfuse: 0.41, hotswap: 0.11, load: 0.55 };
 const GOAL = 1.5;
@@ -66,26 +64,12 @@ interface ChildResult {
 }
 
 function projections(): Projection[] {
-  const cfg = parseUNetConfig(JSON.parse(readFileSync(CONFIG, 'utf8')), CONFIG);
-  return attentionProjections(unetInventory(cfg));
+  return attentionProjections(unetInventory(sd15UNetConfig()));
 }
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
-}
-
-/** Deterministic values in [-scale, scale): speed does not depend on them. */
-function pseudoRandom(n: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 4294967296 - 0.5) * 2 * scale;
-  }
-  return out;
 }
 
 function jobsFor(mods: readonly Projection[], rank: number): MergeJob[] {

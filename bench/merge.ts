@@ -33,6 +33,7 @@ import {
   machineLine,
   median,
   ms,
+  positiveIntegers,
   pseudoRandom,
   row,
   sd15UNetConfig,
@@ -103,13 +104,7 @@ export async function cpuMergeTimes(
   });
 }
 
-function list(text: string): number[] {
-  return text.split(',').map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`bench merge: '${s}' is not a positive integer`);
-    return n;
-  });
-}
+const list = (text: string) => positiveIntegers(text, 'merge');
 
 const gbps = (bytes: number, t: number) => (bytes / 1e6 / t).toFixed(2);
 const gflops = (flops: number, t: number) => (flops / 1e6 / t).toFixed(2);

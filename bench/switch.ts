@@ -34,6 +34,7 @@ import {
   machineLine,
   median,
   ms,
+  positiveIntegers,
   pseudoRandom,
   row,
   sd15UNetConfig,
@@ -134,9 +135,7 @@ export async function switchTimes(
   return { hotswapMs, reweightMs, copyMs, weights: effective.reduce((s, e) => s + e.length, 0) };
 }
 
-function list(text: string): number[] {
-  return text.split(',').map(Number);
-}
+const list = (text: string) => positiveIntegers(text, 'switch');
 
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -23,6 +23,7 @@ import { GraphBuilder, type GraphDef } from '../src/core/graph/dsl/builder.ts';
 import { matmul } from '../src/core/graph/dsl/ops.ts';
 import { buildUNetGraph } from '../src/core/graph/nets/unet.ts';
 import { NetworkSession } from '../src/core/graph/runner/session.ts';
+import { pseudoRandom } from './bench-run.ts';
 import { unetFlops } from './unet-flops.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'tests', 'fixtures');
@@ -44,19 +45,6 @@ function seconds(ms: number): string {
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
-}
-
-/** Deterministic values in [-0.05, 0.05): speed does not depend on them, only finiteness does. */
-function pseudoRandom(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 4294967296 - 0.5) * 0.1;
-  }
-  return out;
 }
 
 async function measure(

@@ -1,5 +1,6 @@
 import { selectHubUrl } from '../state/slices/settings.ts';
 import { useAppStore } from '../state/store.ts';
+import { TextField } from './text-field.tsx';
 
 export function SettingsPanel() {
   const hubUrl = useAppStore(selectHubUrl);
@@ -13,34 +14,26 @@ export function SettingsPanel() {
   return (
     <section className="panel" aria-labelledby="settings-heading">
       <h2 id="settings-heading">Settings</h2>
-      <label className="field">
-        <span>Hub URL</span>
-        <input
-          type="url"
-          value={hubUrl}
-          onChange={(e) => setHubUrl(e.target.value)}
-          spellCheck={false}
-          autoComplete="off"
-          aria-describedby={fromQuery ? 'hub-url-note' : undefined}
-        />
-      </label>
+      <TextField
+        label="Hub URL"
+        type="url"
+        value={hubUrl}
+        onChange={setHubUrl}
+        describedBy={fromQuery ? 'hub-url-note' : undefined}
+      />
       {fromQuery && (
         <p id="hub-url-note" className="note">
           From the page's <code>?hub=</code> parameter, for this visit only.
         </p>
       )}
-      <label className="field">
-        <span>Hub token</span>
-        <input
-          type="password"
-          value={token}
-          onChange={(e) => setToken(e.target.value)}
-          placeholder="hf_…"
-          autoComplete="off"
-          spellCheck={false}
-          aria-describedby="token-note"
-        />
-      </label>
+      <TextField
+        label="Hub token"
+        type="password"
+        value={token}
+        onChange={setToken}
+        placeholder="hf_…"
+        describedBy="token-note"
+      />
       <label className="check">
         <input type="checkbox" checked={rememberToken} onChange={(e) => setRememberToken(e.target.checked)} />
         <span>Remember token</span>

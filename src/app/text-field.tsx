@@ -1,6 +1,6 @@
 /**
- * A labelled plain-text input (repository, revision, URL, name…): no spell check, no autocomplete.
- * The visible label is the input's accessible name.
+ * A labelled plain-text input (repository, revision, URL, name, token…): no spell check, no
+ * autocomplete. The visible label is the input's accessible name; `describedBy` names a note.
  */
 export function TextField({
   label,
@@ -8,13 +8,15 @@ export function TextField({
   onChange,
   placeholder,
   type,
+  describedBy,
   grow = false,
 }: {
   label: string;
   value: string;
   onChange: (value: string) => void;
   placeholder?: string;
-  type?: 'text' | 'url';
+  type?: 'text' | 'url' | 'password';
+  describedBy?: string | undefined;
   grow?: boolean;
 }) {
   return (
@@ -27,6 +29,7 @@ export function TextField({
         placeholder={placeholder}
         spellCheck={false}
         autoComplete="off"
+        aria-describedby={describedBy}
       />
     </label>
   );

@@ -105,14 +105,12 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
 
   /** Reads a LoRA in the engine with progress in the slice's `loraTask`; the task ends either way. */
   const inspect = async (source: AddLoraSource, replacing?: string): Promise<LoraSummary> => {
-    const file = describeSource(source);
-    store.getState().setLoraTask({ file, loaded: 0, total: 0, ...(replacing ? { replacing } : {}) });
+    const task = { file: describeSource(source), ...(replacing ? { replacing } : {}) };
+    store.getState().setLoraTask({ ...task, loaded: 0, total: 0 });
     try {
       await pushHubOptions();
       const onProgress = (p: LoraDownloadProgress) => {
-        store
-          .getState()
-          .setLoraTask({ file, loaded: p.loaded, total: p.total, ...(replacing ? { replacing } : {}) });
+        store.getState().setLoraTask({ ...task, loaded: p.loaded, total: p.total });
       };
       let arg: LoraFileSource;
       if ('file' in source) {

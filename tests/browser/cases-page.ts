@@ -15,19 +15,9 @@ import { managerStateOps } from '../../src/core/pipeline/adapters/case-state-ops
 import { type LoadedModel, loadModel } from '../../src/core/pipeline/model.ts';
 import type { CaseOutputWire, CaseRunResult, CasesApi } from './cases-api.ts';
 import { HttpFolderSource } from './http-source.ts';
+import { sessionProviders } from './session-providers.ts';
 
 ort.env.wasm.numThreads = 2;
-
-/** The execution providers asked for by every session created (to prove none fell back to wasm). */
-let providers: string[][] = [];
-const create = ort.InferenceSession.create.bind(ort.InferenceSession);
-(ort.InferenceSession as { create: typeof create }).create = ((...args: Parameters<typeof create>) => {
-  const options = args.find(
-    (a, i) => i > 0 && typeof a === 'object' && a !== null && !ArrayBuffer.isView(a),
-  ) as ort.InferenceSession.SessionOptions | undefined;
-  providers.push((options?.executionProviders ?? []).map((p) => (typeof p === 'string' ? p : p.name)));
-  return create(...args);
-}) as typeof create;
 
 let device: GPUDevice | null = null;
 
@@ -53,7 +43,7 @@ const api: CasesApi = {
     const tensors = readSafetensors(await root.readBytes(tensorsPath), tensorsPath);
     const session: NetworkSessionOptions = { backend: 'webgpu', device };
     let componentBackends: Record<string, string> = {};
-    providers = [];
+    sessionProviders.length = 0;
     const t0 = performance.now();
     let outputs: Map<string, { shape: number[]; data: Float32Array }>;
     if (lora) {
@@ -88,7 +78,12 @@ const api: CasesApi = {
     const ms = performance.now() - t0;
     const wire: Record<string, CaseOutputWire> = {};
     for (const [k, t] of outputs) wire[k] = { shape: t.shape, data: Array.from(t.data) };
-    const result: CaseRunResult = { outputs: wire, sessionProviders: providers, componentBackends, ms };
+    const result: CaseRunResult = {
+      outputs: wire,
+      sessionProviders: [...sessionProviders],
+      componentBackends,
+      ms,
+    };
     return result;
   },
 };

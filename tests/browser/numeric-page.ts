@@ -17,6 +17,7 @@ import { downloadOutput, NetworkSession } from '../../src/core/graph/runner/sess
 import { chooseWeightDtype, type WeightDType } from '../../src/core/graph/runner/weight-dtype.ts';
 import { weightBuffersFromSafetensors, weightsFromSafetensors } from '../../src/core/graph/runner/weights.ts';
 import { bufferSource, openSafetensors, readSafetensors } from '../../src/core/io/safetensors.ts';
+import { HttpFolderSource } from './http-source.ts';
 import type {
   Component,
   IdentityResult,
@@ -25,17 +26,11 @@ import type {
   RunResult,
   WireTensor,
 } from './numeric-api.ts';
+import { sessionProviders } from './session-providers.ts';
 
 // Two wasm threads (the page is cross-origin isolated): the wasm fallback runs threaded, as the app
 // does on machines with 4+ cores, which needs onnxruntime-web in its own chunk (build-page.ts).
 ort.env.wasm.numThreads = 2;
-
-let sessionCreates = 0;
-const create = ort.InferenceSession.create.bind(ort.InferenceSession);
-(ort.InferenceSession as { create: typeof create }).create = ((...args: Parameters<typeof create>) => {
-  sessionCreates++;
-  return create(...args);
-}) as typeof create;
 
 let device: GPUDevice | null = null;
 
@@ -48,15 +43,8 @@ interface OpenNetwork {
 const networks = new Map<number, OpenNetwork>();
 let nextId = 1;
 
-async function fetchBytes(path: string): Promise<Uint8Array> {
-  const res = await fetch(`./fixtures/${path}`);
-  if (!res.ok) throw new Error(`GET fixtures/${path}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
-}
-
-async function fetchJson(path: string): Promise<unknown> {
-  return JSON.parse(new TextDecoder().decode(await fetchBytes(path)));
-}
+/** The fixture files the test serves next to the page (read by path; nothing lists them). */
+const fixtures = new HttpFolderSource(new URL('./fixtures/', location.href).href, []);
 
 function buildGraph(component: Component, config: unknown, weightDType: WeightDType): GraphDef {
   if (component === 'unet') return buildUNetGraph(parseUNetConfig(config), { weightDType });
@@ -137,7 +125,7 @@ const api: NumericApi = {
   async open(model, component, backend, optimization, weightDtype = 'float32'): Promise<OpenResult> {
     const def = buildGraph(
       component,
-      await fetchJson(`models/${model}/${component}/config.json`),
+      JSON.parse(await fixtures.readText(`models/${model}/${component}/config.json`)),
       weightDtype,
     );
     const file = component.startsWith('text_encoder')
@@ -151,7 +139,7 @@ const api: NumericApi = {
         : NetworkSession.create(def, { backend: 'wasm', logSeverityLevel: 0, optimization }),
     );
     const t1 = performance.now();
-    const bytes = await fetchBytes(path);
+    const bytes = await fixtures.readBytes(path);
     const buffers = new Map<string, GPUBuffer>();
     if (backend === 'webgpu') {
       const reader = await openSafetensors(bufferSource(bytes, path));
@@ -223,7 +211,11 @@ const api: NumericApi = {
       const buffer = n.buffers.get(k);
       if (now !== t || (buffer && now.gpuBuffer !== buffer)) weightsUnchanged = false;
     }
-    return { sessionCreates, ortSessionId: typeof sid === 'number' ? sid : null, weightsUnchanged };
+    return {
+      sessionCreates: sessionProviders.length,
+      ortSessionId: typeof sid === 'number' ? sid : null,
+      weightsUnchanged,
+    };
   },
 
   async runModel(model, feeds, backend) {

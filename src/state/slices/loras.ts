@@ -268,7 +268,7 @@ export function effectiveAdapterValues(
 export type AdapterWeightsArg =
   | number
   | {
-      unet: { down: Record<string, number>; mid: number; up: Record<string, number> };
+      unet: UNetBlockWeights;
       text_encoder: number;
       text_encoder_2: number;
     };
