@@ -54,7 +54,7 @@ const WEIGHT_FILES = [
 ];
 
 /** A local file read by byte range. */
-export function fileSource(path: string): ByteSource {
+function fileSource(path: string): ByteSource {
   return {
     name: path,
     size: async () => (await stat(path)).size,

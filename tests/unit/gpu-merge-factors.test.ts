@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  concatFactors,
-  mergeShape,
-  rankScales,
-  weightWords,
-} from '../../src/core/gpu/kernels/merge-lora/merge-lora.ts';
+import { concatFactors, mergeShape, rankScales } from '../../src/core/gpu/kernels/merge-lora/merge-lora.ts';
+import { weightWords } from '../../src/core/gpu/weight-words.ts';
 
 describe('merge-lora factor layout (CPU side)', () => {
   it('concatenates ups side by side and downs stacked, one scale per rank column', () => {

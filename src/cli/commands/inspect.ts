@@ -5,17 +5,11 @@
  * enough). Without `--base` the module names are resolved against the built-in SD1.5, SD2.x and
  * SDXL configs, and the best fit is reported as assumed. A readable file exits 0 whatever it holds.
  *
- * `--base` is a local folder or a Hub repo id (through model-source.ts; only the configs are
- * read, so a Hub base costs a few small downloads; HF_TOKEN and HF_ENDPOINT are honoured).
+ * `--base` is a local folder or a Hub repo id (openBaseModel: only the configs are read, so a
+ * Hub base costs a few small downloads; HF_TOKEN and HF_ENDPOINT are honoured).
  */
-import { readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KNOWN_BASE_NAMES, knownBaseConfigs } from '../../core/graph/config/known-bases.ts';
-import { type ConfigComponent, parseModelConfigs } from '../../core/graph/config/model-configs.ts';
-import { findComponent, parseModelIndex } from '../../core/graph/config/model-index.ts';
-import { resolveModelSource } from '../../core/io/model-source.ts';
-import { readSafetensors } from '../../core/io/safetensors.ts';
 import { type CanonicalAdapter, COMPONENTS, type Component, moduleId } from '../../core/lora/adapter.ts';
 import { type ConvertInput, convertLora } from '../../core/lora/convert.ts';
 import { detectFormats } from '../../core/lora/detect.ts';
@@ -27,7 +21,8 @@ import {
   type ShapeMismatch,
 } from '../../core/lora/validate.ts';
 import { LorafuseError } from '../../errors.ts';
-import { cliHubOptions } from '../hub-options.ts';
+import { openBaseModel } from '../base-model.ts';
+import { readLoraInput } from '../lora-file.ts';
 
 const USAGE = 'usage: lorafuse inspect FILE [--base DIR_OR_REPO] [--json]';
 
@@ -61,58 +56,6 @@ export interface InspectReport {
 }
 
 const sortedUnique = (xs: number[]): number[] => [...new Set(xs)].sort((a, b) => a - b);
-
-async function readInput(file: string): Promise<ConvertInput> {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(file));
-  } catch (e) {
-    throw new LorafuseError('invalid-argument', `${file}: cannot read the file (${(e as Error).message})`, {
-      file,
-    });
-  }
-  const st = readSafetensors(bytes, file);
-  const input: ConvertInput = { source: file, tensors: st, metadata: st.header.metadata };
-  // A raw PEFT save keeps its alpha in adapter_config.json next to the weights.
-  const configPath = join(dirname(file), 'adapter_config.json');
-  const hasConfig = await stat(configPath).then(
-    (s) => s.isFile(),
-    () => false,
-  );
-  if (hasConfig) {
-    try {
-      const json: unknown = JSON.parse(await readFile(configPath, 'utf8'));
-      if (typeof json === 'object' && json !== null) input.peftConfig = json as Record<string, unknown>;
-    } catch (e) {
-      throw new LorafuseError('config-invalid', `${configPath}: not valid JSON (${(e as Error).message})`, {
-        file: configPath,
-      });
-    }
-  }
-  return input;
-}
-
-function parseJson(text: string, file: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new LorafuseError('config-invalid', `${file}: not valid JSON (${(e as Error).message})`, { file });
-  }
-}
-
-/** The LoRA target of a base given as a folder or Hub repo id: configs only, no weights. */
-async function baseTarget(dirOrRepo: string): Promise<LoraTarget> {
-  const src = await resolveModelSource(dirOrRepo, cliHubOptions());
-  const indexJson = parseJson(await src.readText('model_index.json'), `${src.describe}/model_index.json`);
-  const index = parseModelIndex(indexJson, `${src.describe}/model_index.json`);
-  const wanted: ConfigComponent[] = ['unet', 'text_encoder', 'text_encoder_2'];
-  const configs: Record<string, unknown> = {};
-  for (const c of wanted) {
-    if (!findComponent(index, c)) continue;
-    configs[c] = parseJson(await src.readText(`${c}/config.json`), `${src.describe}/${c}/config.json`);
-  }
-  return loraTarget(dirOrRepo, parseModelConfigs(indexJson, configs, `${src.describe}/`, wanted));
-}
 
 /** Without a base: the built-in family whose names and shapes fit the file best. */
 function bestKnownBase(input: ConvertInput): { target: LoraTarget; adapter: CanonicalAdapter } {
@@ -228,10 +171,10 @@ export async function run(args: string[]): Promise<number> {
   if (!file || positionals.length > 1) {
     throw new LorafuseError('invalid-argument', `${USAGE}\n(exactly one LoRA file)`);
   }
-  const input = await readInput(file);
+  const input = await readLoraInput(file);
   let report: InspectReport;
   if (values.base) {
-    const target = await baseTarget(values.base);
+    const { target } = await openBaseModel(values.base);
     report = buildReport(input, convertLora(input, target), target, false);
   } else {
     const best = bestKnownBase(input);

@@ -24,7 +24,7 @@ import { lokrIsFull, lokrProduct } from './math/lokr.ts';
 import { loraProduct } from './math/lora.ts';
 import { normDelta } from './math/norm.ts';
 import { numel, shapeMismatch, tensor } from './math/tensor.ts';
-import { findNonFinite } from './validate.ts';
+import { countNonFinite, findNonFinite } from './validate.ts';
 
 export interface BaseParams {
   weight: F32Tensor;
@@ -219,12 +219,6 @@ export function factorKey(m: AdapterModule, name: string): string {
     if (key) return key;
   }
   return m.sourceKeys.join(', ');
-}
-
-function countNonFinite(a: Float32Array): number {
-  let n = 0;
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) n++;
-  return n;
 }
 
 /** Refuses a delta with NaN/Inf, naming the file, the module and the offending key. */

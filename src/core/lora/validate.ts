@@ -7,6 +7,7 @@
 import { LorafuseError } from '../../errors.ts';
 import type { ModuleEntry } from '../graph/config/inventory.ts';
 import { type AdapterModule, type CanonicalAdapter, type F32Tensor, moduleId } from './adapter.ts';
+import { numel } from './math/tensor.ts';
 import type { LoraTarget } from './target.ts';
 
 export interface ShapeMismatch {
@@ -19,7 +20,6 @@ export interface ShapeMismatch {
 }
 
 const shapeOf = (t: F32Tensor | undefined): number[] => t?.shape ?? [];
-const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 const fmt = (s: readonly number[]): string => `[${s.join(',')}]`;
 
 /** Drops trailing 1x1 kernel dims so that [o,i,1,1] and [o,i] compare equal. */
@@ -79,10 +79,10 @@ function impliedShape(m: AdapterModule): number[] | null {
 /** Flat `[out, in*k*k]` view of what the module produces, for kinds stored flattened. */
 function flatShape(m: AdapterModule): [number, number] | null {
   const f = m.factors;
-  if (m.kind === 'loha' && !f.t1) return [shapeOf(f.w1a)[0] ?? 0, prod(shapeOf(f.w1b).slice(1))];
+  if (m.kind === 'loha' && !f.t1) return [shapeOf(f.w1a)[0] ?? 0, numel(shapeOf(f.w1b).slice(1))];
   if (m.kind === 'lokr' && !f.w2 && !f.t2) {
     const w1 = f.w1 ? shapeOf(f.w1) : [shapeOf(f.w1a)[0] ?? 0, shapeOf(f.w1b)[1] ?? 0];
-    return [(w1[0] ?? 0) * (shapeOf(f.w2a)[0] ?? 0), (w1[1] ?? 0) * prod(shapeOf(f.w2b).slice(1))];
+    return [(w1[0] ?? 0) * (shapeOf(f.w2a)[0] ?? 0), (w1[1] ?? 0) * numel(shapeOf(f.w2b).slice(1))];
   }
   return null;
 }
@@ -108,7 +108,7 @@ function checkModule(m: AdapterModule, base: ModuleEntry): ShapeMismatch[] {
       out.push({ module: id, loraShape: implied, baseShape: base.weight, what: wanted, key });
   } else {
     const flat = flatShape(m);
-    const baseFlat = [base.weight[0] ?? 0, prod(base.weight.slice(1))];
+    const baseFlat = [base.weight[0] ?? 0, numel(base.weight.slice(1))];
     if (!flat || flat[0] !== baseFlat[0] || flat[1] !== baseFlat[1]) {
       out.push({
         module: id,
@@ -127,7 +127,7 @@ function checkModule(m: AdapterModule, base: ModuleEntry): ShapeMismatch[] {
   }
   if (m.dora) {
     const n = m.dora.axis === 'out' ? (base.weight[0] ?? 0) : (base.weight[1] ?? 0);
-    if (prod(m.dora.magnitude.shape) !== n) {
+    if (numel(m.dora.magnitude.shape) !== n) {
       out.push({
         module: id,
         loraShape: m.dora.magnitude.shape,
@@ -209,6 +209,13 @@ export interface NonFinite {
   count: number;
 }
 
+/** How many NaN/Inf values `a` holds. */
+export function countNonFinite(a: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) n++;
+  return n;
+}
+
 /** Factors holding NaN or Inf (reported by inspect; loaders refuse with `lora-nonfinite`). */
 export function findNonFinite(adapter: CanonicalAdapter): NonFinite[] {
   const out: NonFinite[] = [];
@@ -216,8 +223,7 @@ export function findNonFinite(adapter: CanonicalAdapter): NonFinite[] {
     const tensors: [string, F32Tensor][] = Object.entries(m.factors);
     if (m.dora) tensors.push(['magnitude', m.dora.magnitude]);
     for (const [factor, t] of tensors) {
-      let count = 0;
-      for (const v of t.data) if (!Number.isFinite(v)) count++;
+      const count = countNonFinite(t.data);
       if (count > 0) out.push({ module: moduleId(m), factor, count });
     }
   }

@@ -14,6 +14,7 @@
  * both factors and Jacobi on the R x R core. That is how the plain `svd` combination of LoRAs
  * (a sum of low-rank products) stays fast on 1280-wide layers.
  */
+import { transpose } from '../math/matmul.ts';
 
 export interface Svd {
   /** [m, k] row-major. */
@@ -29,12 +30,6 @@ export interface Svd {
 
 const EPS = 2 ** -52;
 const MAX_SWEEPS = 80;
-
-function transposeF64(a: Float64Array, r: number, c: number): Float64Array {
-  const out = new Float64Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = a[i * c + j]!;
-  return out;
-}
 
 /**
  * Householder QR of a tall [m, n] matrix (m >= n): returns the thin Q [m, n] and R [n, n]
@@ -156,8 +151,9 @@ function jacobiSweeps(g: Float64Array, v: Float64Array, n: number, len: number):
 
 /** Makes row `j` of `rows` [count, len] a unit vector orthogonal to rows 0..j-1. */
 function completeRow(rows: Float64Array, j: number, len: number): void {
+  const cand = new Float64Array(len);
   for (let e = 0; e < len; e++) {
-    const cand = new Float64Array(len);
+    cand.fill(0);
     cand[e] = 1;
     for (let pass = 0; pass < 2; pass++) {
       for (let o = 0; o < j; o++) {
@@ -178,7 +174,7 @@ function completeRow(rows: Float64Array, j: number, len: number): void {
 
 /** SVD of a square [n, n] matrix `a`; the caller has reduced it with QR. */
 function squareSvd(a: Float64Array, n: number): { ut: Float64Array; s: Float64Array; vt: Float64Array } {
-  const g = transposeF64(a, n, n); // row j = column j of a
+  const g = transpose(a, n, n); // row j = column j of a
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
   jacobiSweeps(g, v, n, n);
@@ -231,9 +227,9 @@ export function svd(a: Float64Array, m: number, n: number): Svd {
     throw new RangeError(`svd: a [${m}, ${n}] matrix needs ${m * n} values, got ${a.length}`);
   }
   if (m < n) {
-    const t = svd(transposeF64(a, m, n), n, m);
+    const t = svd(transpose(a, m, n), n, m);
     // Aᵀ = U' S V'ᵀ  =>  A = V' S U'ᵀ.
-    return { u: transposeF64(t.vt, t.k, m), s: t.s, vt: transposeF64(t.u, n, t.k), m, n, k: t.k };
+    return { u: transpose(t.vt, t.k, m), s: t.s, vt: transpose(t.u, n, t.k), m, n, k: t.k };
   }
   const { q, r } = householderQr(a, m, n);
   const { ut, s, vt } = squareSvd(r, n);
@@ -253,20 +249,8 @@ export function lowRankSvd(p: Float64Array, qf: Float64Array, m: number, n: numb
   // core [r, r] = Rp · Rqᵀ
   const core = timesRowsT(a.r, b.r, r, r, r);
   const c = svd(core, r, r);
-  const u = new Float64Array(m * r);
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < r; j++) {
-      let acc = 0;
-      for (let t = 0; t < r; t++) acc += a.q[i * r + t]! * c.u[t * r + j]!;
-      u[i * r + j] = acc;
-    }
-  // Vᵀ [r, n] = Vcᵀ · Qqᵀ
-  const vt = new Float64Array(r * n);
-  for (let j = 0; j < r; j++)
-    for (let i = 0; i < n; i++) {
-      let acc = 0;
-      for (let t = 0; t < r; t++) acc += c.vt[j * r + t]! * b.q[i * r + t]!;
-      vt[j * n + i] = acc;
-    }
+  // U [m, r] = Qp · Uc, Vᵀ [r, n] = Vcᵀ · Qqᵀ
+  const u = timesRowsT(a.q, transpose(c.u, r, r), m, r, r);
+  const vt = timesRowsT(c.vt, b.q, r, r, n);
   return { u, s: c.s, vt, m, n, k: r };
 }

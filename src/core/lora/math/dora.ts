@@ -15,32 +15,30 @@ import { numel } from './tensor.ts';
 /** torch.finfo(torch.float32).eps, what LyCORIS and ComfyUI add to the norm. */
 export const FLOAT32_EPS = 1.1920928955078125e-7;
 
-/** Index layout of a weight along a DoRA axis: `count` groups, element e belongs to group(e). */
-function axisLayout(
-  shape: readonly number[],
-  axis: 'out' | 'in',
-): { count: number; group: (e: number) => number } {
-  const out = shape[0] ?? 1;
-  const inner = numel(shape.slice(1));
-  if (axis === 'out') return { count: out, group: (e) => Math.floor(e / inner) };
-  const inCh = shape.length >= 2 ? shape[1]! : 1;
-  const kernel = numel(shape.slice(2));
-  return { count: inCh, group: (e) => Math.floor(e / kernel) % inCh };
+/**
+ * Layout of a weight along a DoRA axis: `count` groups; the elements fall into runs of
+ * `runLength` contiguous values, run q belonging to group q % count (a row for `out`; for `in`,
+ * one kernel of one input channel).
+ */
+function axisLayout(shape: readonly number[], axis: 'out' | 'in'): { count: number; runLength: number } {
+  if (axis === 'out') return { count: shape[0] ?? 1, runLength: numel(shape.slice(1)) };
+  return { count: shape[1] ?? 1, runLength: numel(shape.slice(2)) };
+}
+
+/** Number of runs of `runLength` in `length` values (none when a dimension is zero). */
+function runCount(length: number, runLength: number): number {
+  return runLength > 0 ? length / runLength : 0;
 }
 
 /** L2 norms of `w` per output row or per input column (over output and kernel dims), in float64. */
 export function axisNorms(w: Float32Array, shape: readonly number[], axis: 'out' | 'in'): Float64Array {
-  const { count, group } = axisLayout(shape, axis);
+  const { count, runLength } = axisLayout(shape, axis);
   const sums = new Float64Array(count);
-  if (axis === 'out') {
-    const inner = w.length / Math.max(count, 1);
-    for (let o = 0; o < count; o++) {
-      let s = 0;
-      for (let e = o * inner; e < (o + 1) * inner; e++) s += w[e]! * w[e]!;
-      sums[o] = s;
-    }
-  } else {
-    for (let e = 0; e < w.length; e++) sums[group(e)]! += w[e]! * w[e]!;
+  const runs = runCount(w.length, runLength);
+  for (let q = 0; q < runs; q++) {
+    let s = sums[q % count]!;
+    for (let e = q * runLength; e < (q + 1) * runLength; e++) s += w[e]! * w[e]!;
+    sums[q % count] = s;
   }
   for (let i = 0; i < count; i++) sums[i] = Math.sqrt(sums[i]!);
   return sums;
@@ -61,7 +59,7 @@ export function doraDelta(
   const w = weight.data;
   const out = new Float32Array(w.length);
   if (strength === 0) return out;
-  const { group } = axisLayout(weight.shape, spec.axis);
+  const { runLength } = axisLayout(weight.shape, spec.axis);
   const mu = spec.magnitude.data;
   const combined = new Float32Array(w.length);
   const inside = spec.style === 'peft' ? strength : 1;
@@ -70,10 +68,15 @@ export function doraDelta(
   const eps = spec.style === 'lycoris' ? FLOAT32_EPS : 0;
   const factors = new Float64Array(norms.length);
   for (let g = 0; g < norms.length; g++) factors[g] = mu[g]! / (norms[g]! + eps);
-  if (spec.style === 'peft') {
-    for (let e = 0; e < w.length; e++) out[e] = factors[group(e)]! * combined[e]! - w[e]!;
-  } else {
-    for (let e = 0; e < w.length; e++) out[e] = strength * (combined[e]! * factors[group(e)]! - w[e]!);
+  const runs = runCount(w.length, runLength);
+  for (let q = 0; q < runs; q++) {
+    const f = factors[q % norms.length]!;
+    const end = (q + 1) * runLength;
+    if (spec.style === 'peft') {
+      for (let e = q * runLength; e < end; e++) out[e] = f * combined[e]! - w[e]!;
+    } else {
+      for (let e = q * runLength; e < end; e++) out[e] = strength * (combined[e]! * f - w[e]!);
+    }
   }
   return out;
 }

@@ -39,9 +39,11 @@ export function matmulTN(a: Float32Array, b: Float32Array, k: number, m: number,
   return c;
 }
 
-/** Bᵀ for B stored as [r,c]: returns [c,r]. */
-export function transpose(b: Float32Array, r: number, c: number): Float32Array {
-  const out = new Float32Array(r * c);
+/** Bᵀ for B stored as [r,c]: returns [c,r], of B's element type. */
+export function transpose(b: Float32Array, r: number, c: number): Float32Array;
+export function transpose(b: Float64Array, r: number, c: number): Float64Array;
+export function transpose(b: Float32Array | Float64Array, r: number, c: number): Float32Array | Float64Array {
+  const out = b instanceof Float64Array ? new Float64Array(r * c) : new Float32Array(r * c);
   for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = b[i * c + j]!;
   return out;
 }

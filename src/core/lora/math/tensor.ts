@@ -1,6 +1,6 @@
 /**
- * Small helpers on the canonical `F32Tensor` (row-major float32): element counts, reshaping
- * (a view, no copy) and factor lookup with a clear error when a module misses one.
+ * Small helpers on the canonical `F32Tensor` (row-major float32): element counts, checked
+ * construction, rows/columns and factor lookup with a clear error when a module misses one.
  */
 import { LorafuseError } from '../../../errors.ts';
 import { type AdapterModule, type F32Tensor, moduleId } from '../adapter.ts';
@@ -20,11 +20,6 @@ export function tensor(shape: readonly number[], data: Float32Array): F32Tensor 
     );
   }
   return { shape: [...shape], data };
-}
-
-/** Same data, other shape; the element count must agree. */
-export function reshape(t: F32Tensor, shape: readonly number[]): F32Tensor {
-  return tensor(shape, t.data);
 }
 
 /** Rows = first dimension, columns = the product of the others (a conv weight as [out, in*kh*kw]). */
