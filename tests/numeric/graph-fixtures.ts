@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import type { GraphDef } from '../../src/core/graph/dsl/builder.ts';
-import { NetworkSession } from '../../src/core/graph/runner/session.ts';
-import { weightsFromSafetensors } from '../../src/core/graph/runner/weights.ts';
+import type { NetworkSession } from '../../src/core/graph/runner/session.ts';
+import { sessionFromSafetensors } from '../../src/core/graph/runner/weights.ts';
 import { readSafetensors, type SafetensorsFile } from '../../src/core/io/safetensors.ts';
 
 ort.env.wasm.numThreads = 1;
@@ -46,11 +46,8 @@ export function caseTensor(c: FixtureCase, key: string): ort.Tensor {
 }
 
 /** A session for `def` with every weight read from `weights`. */
-export async function sessionWithWeights(def: GraphDef, weights: SafetensorsFile): Promise<NetworkSession> {
-  const session = await NetworkSession.create(def);
-  for (const [k, t] of weightsFromSafetensors(def, weights).tensors) session.setWeight(k, t);
-  return session;
-}
+export const sessionWithWeights = (def: GraphDef, weights: SafetensorsFile): Promise<NetworkSession> =>
+  sessionFromSafetensors(def, weights);
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);

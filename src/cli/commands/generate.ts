@@ -30,9 +30,8 @@ import { encodePng } from '../../core/image/png-encode.ts';
 import { HubModelSource, resolveModelSource } from '../../core/io/model-source.ts';
 import { createMergeBackend } from '../../core/lora/merge-fast/create-backend.ts';
 import type { MergeBackend } from '../../core/lora/merge-fast/merge-backend.ts';
-import { loraTarget } from '../../core/lora/target.ts';
-import { sessionBaseSource, sessionSink } from '../../core/pipeline/adapters/session-sink.ts';
-import { AdapterManager, type AdapterWeightInput } from '../../core/pipeline/adapters.ts';
+import { sessionAdapterManager } from '../../core/pipeline/adapters/session-sink.ts';
+import type { AdapterManager, AdapterWeightInput } from '../../core/pipeline/adapters.ts';
 import { defaultSize, generate } from '../../core/pipeline/generate.ts';
 import { formatGenerationParams, type GenerationParams } from '../../core/pipeline/generation-params.ts';
 import { type LoadedModel, loadModel } from '../../core/pipeline/model.ts';
@@ -213,21 +212,7 @@ async function attachAdapters(
   plans: readonly AdapterPlan[],
   merge: MergeBackend,
 ): Promise<AdapterManager> {
-  const sessions = {
-    unet: model.unet,
-    ...Object.fromEntries(model.textEncoders.map((te) => [te.name, te.session])),
-  };
-  const c = model.configs;
-  const manager = new AdapterManager({
-    target: loraTarget(model.describe, {
-      unet: c.unet,
-      textEncoder: c.textEncoder,
-      textEncoder2: c.textEncoder2,
-    }),
-    base: sessionBaseSource(sessions),
-    sinks: [sessionSink(sessions)],
-    merge,
-  });
+  const manager = sessionAdapterManager(model, { merge });
   for (const { lora } of plans) {
     progress(`loading LoRA ${lora.name}`);
     await manager.loadLoraWeights({ bytes: lora.bytes, name: lora.file }, { adapterName: lora.name });

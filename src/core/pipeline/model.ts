@@ -17,8 +17,8 @@ import type { GraphDef } from '../graph/dsl/builder.ts';
 import { buildClipTextGraph } from '../graph/nets/clip.ts';
 import { buildUNetGraph } from '../graph/nets/unet.ts';
 import { buildVaeDecoderGraph } from '../graph/nets/vae.ts';
-import { NetworkSession, type NetworkSessionOptions } from '../graph/runner/session.ts';
-import { weightsFromSafetensors } from '../graph/runner/weights.ts';
+import type { NetworkSession, NetworkSessionOptions } from '../graph/runner/session.ts';
+import { sessionFromSafetensors } from '../graph/runner/weights.ts';
 import type { ModelSource } from '../io/model-source.ts';
 import { readSafetensors } from '../io/safetensors.ts';
 import { parseSchedulerConfigJson } from './schedulers/index.ts';
@@ -117,9 +117,7 @@ async function loadSession(
 ): Promise<NetworkSession> {
   const path = weightFile(files, component, src);
   const file = readSafetensors(await src.readBytes(path), `${src.describe}/${path}`);
-  const { tensors } = weightsFromSafetensors(def, file);
-  const session = await NetworkSession.create(def, options.session);
-  for (const [name, t] of tensors) session.setWeight(name, t);
+  const session = await sessionFromSafetensors(def, file, options.session);
   options.onProgress?.(component);
   return session;
 }

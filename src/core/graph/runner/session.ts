@@ -253,8 +253,9 @@ export class NetworkSession {
    * `outputLocation: 'cpu'`; read them with `downloadOutput`, or `dispose()` them.
    */
   async run(inputs: Readonly<Record<string, ort.Tensor>>): Promise<Record<string, ort.Tensor>> {
-    const missing = this.missingWeights();
-    if (missing.length > 0) {
+    // `setWeight` takes only the graph's weight names, so equal counts mean none is missing.
+    if (this.weights.size !== this.specs.size) {
+      const missing = this.missingWeights();
       throw new LorafuseError(
         'invalid-argument',
         `${this.def.name}: ${missing.length} weight(s) not set, e.g. '${missing.slice(0, 3).join("', '")}'. Load the model's weights before running.`,

@@ -8,13 +8,16 @@ import { LorafuseError } from '../../../errors.ts';
 import type { SafetensorsFile, SafetensorsReader } from '../../io/safetensors.ts';
 import { f32ToF16, uploadAll } from '../../io/safetensors.ts';
 import type { GraphDef, WeightSpec } from '../dsl/builder.ts';
-import { ORT_BUFFER_ALIGNMENT, ortBufferSize } from './session.ts';
+import {
+  NetworkSession,
+  type NetworkSessionOptions,
+  ORT_BUFFER_ALIGNMENT,
+  ortBufferSize,
+} from './session.ts';
 import { weightDtypeOf } from './weight-dtype.ts';
 
 export interface LoadedWeights {
   readonly tensors: Map<string, ort.Tensor>;
-  /** Keys in the file that the graph does not use (e.g. the VAE encoder for a decoder graph). */
-  readonly unused: string[];
 }
 
 /** The file's tensor as the graph's weight dtype (a fresh array). */
@@ -33,11 +36,8 @@ function cpuWeight(file: SafetensorsFile, w: WeightSpec): ort.Tensor {
   return new ort.Tensor('float16', half, [...w.shape]);
 }
 
-/**
- * Reads every weight `def` needs from `file` in the graph's weight dtype; a missing key or a wrong
- * shape is an error.
- */
-export function weightsFromSafetensors(def: GraphDef, file: SafetensorsFile): LoadedWeights {
+/** The names and shapes of `def`'s weights in a file's header; a missing key or a wrong shape is an error. */
+function checkWeights(def: GraphDef, file: Pick<SafetensorsReader, 'fileName' | 'names' | 'info'>): void {
   const names = new Set(file.names());
   const missing = def.weights.filter((w) => !names.has(w.name)).map((w) => w.name);
   if (missing.length > 0) {
@@ -47,7 +47,6 @@ export function weightsFromSafetensors(def: GraphDef, file: SafetensorsFile): Lo
       { file: file.fileName, network: def.name, missing },
     );
   }
-  const tensors = new Map<string, ort.Tensor>();
   for (const w of def.weights) {
     const info = file.info(w.name);
     if (info.shape.length !== w.shape.length || info.shape.some((d, i) => d !== w.shape[i])) {
@@ -57,10 +56,30 @@ export function weightsFromSafetensors(def: GraphDef, file: SafetensorsFile): Lo
         { file: file.fileName, key: w.name, expected: w.shape, got: info.shape },
       );
     }
-    tensors.set(w.name, cpuWeight(file, w));
   }
-  const used = new Set(def.weights.map((w) => w.name));
-  return { tensors, unused: [...names].filter((n) => !used.has(n)) };
+}
+
+/**
+ * Reads every weight `def` needs from `file` in the graph's weight dtype; a missing key or a wrong
+ * shape is an error.
+ */
+export function weightsFromSafetensors(def: GraphDef, file: SafetensorsFile): LoadedWeights {
+  checkWeights(def, file);
+  const tensors = new Map<string, ort.Tensor>();
+  for (const w of def.weights) tensors.set(w.name, cpuWeight(file, w));
+  return { tensors };
+}
+
+/** A session for `def` (wasm unless `options` say otherwise) with every weight read from `file`. */
+export async function sessionFromSafetensors(
+  def: GraphDef,
+  file: SafetensorsFile,
+  options?: NetworkSessionOptions,
+): Promise<NetworkSession> {
+  const { tensors } = weightsFromSafetensors(def, file);
+  const session = await NetworkSession.create(def, options);
+  for (const [name, t] of tensors) session.setWeight(name, t);
+  return session;
 }
 
 /**
@@ -75,25 +94,7 @@ export async function weightBuffersFromSafetensors(
   reader: SafetensorsReader,
   device: GPUDevice,
 ): Promise<Map<string, GPUBuffer>> {
-  const names = new Set(reader.names());
-  const missing = def.weights.filter((w) => !names.has(w.name)).map((w) => w.name);
-  if (missing.length > 0) {
-    throw new LorafuseError(
-      'safetensors-invalid',
-      `${reader.fileName}: ${missing.length} weight(s) of ${def.name} are missing, e.g. '${missing.slice(0, 3).join("', '")}'. Is this the right component file?`,
-      { file: reader.fileName, network: def.name, missing },
-    );
-  }
-  for (const w of def.weights) {
-    const info = reader.info(w.name);
-    if (info.shape.length !== w.shape.length || info.shape.some((d, i) => d !== w.shape[i])) {
-      throw new LorafuseError(
-        'safetensors-invalid',
-        `${reader.fileName}: '${w.name}' has shape [${info.shape}], ${def.name} expects [${w.shape}]. Does the config match the weights?`,
-        { file: reader.fileName, key: w.name, expected: w.shape, got: info.shape },
-      );
-    }
-  }
+  checkWeights(def, reader);
   const used = new Set(def.weights.map((w) => w.name));
   const dtype = weightDtypeOf(def) === 'float16' ? 'f16-packed' : 'f32';
   const buffers = await uploadAll(device, reader, { dtype, filter: (info) => used.has(info.name) });

@@ -11,11 +11,9 @@ import type { CaseStateContext, CaseStateOps, CaseTensor } from '../../cases/sta
 import { subSource } from '../../cases/sub-source.ts';
 import { COMPONENTS, type Component } from '../../lora/adapter.ts';
 import type { MergeBackend } from '../../lora/merge-fast/merge-backend.ts';
-import { loraTarget } from '../../lora/target.ts';
-import { AdapterManager, type AdapterWeightInput } from '../adapters.ts';
-import type { LoadedModel } from '../model.ts';
+import type { AdapterManager, AdapterWeightInput } from '../adapters.ts';
 import { peftAddWeightedAdapter } from './case-weighted-adapter.ts';
-import { type ComponentSessions, sessionBaseSource, sessionSink } from './session-sink.ts';
+import { sessionAdapterManager } from './session-sink.ts';
 
 export interface ManagerStateOpsOptions {
   /** The CPU merge backend (default: the scalar oracle). */
@@ -25,12 +23,6 @@ export interface ManagerStateOpsOptions {
 export interface ManagerStateOps extends CaseStateOps {
   /** The manager, once a state op made it (for tests). */
   readonly manager: AdapterManager | undefined;
-}
-
-function sessionsOf(model: LoadedModel): ComponentSessions {
-  const out: ComponentSessions = { unet: model.unet };
-  for (const te of model.textEncoders) out[te.name] = te.session;
-  return out;
 }
 
 function isComponent(c: unknown): c is Component {
@@ -58,17 +50,8 @@ export function managerStateOps(options: ManagerStateOpsOptions = {}): ManagerSt
   let current: AdapterManager | undefined;
   const manager = (ctx: CaseStateContext): Promise<AdapterManager> => {
     made ??= ctx.model().then((model) => {
-      const sessions = sessionsOf(model);
-      const c = model.configs;
-      current = new AdapterManager({
-        target: loraTarget(model.describe, {
-          unet: c.unet,
-          textEncoder: c.textEncoder,
-          textEncoder2: c.textEncoder2,
-        }),
-        base: sessionBaseSource(sessions),
+      current = sessionAdapterManager(model, {
         openRepo: (repo) => subSource(ctx.root, repo),
-        sinks: [sessionSink(sessions)],
         ...(options.merge ? { merge: options.merge } : {}),
       });
       return current;

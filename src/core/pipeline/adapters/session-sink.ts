@@ -8,6 +8,9 @@ import { LorafuseError } from '../../../errors.ts';
 import type { NetworkSession } from '../../graph/runner/session.ts';
 import type { Component, F32Tensor } from '../../lora/adapter.ts';
 import type { BaseParams } from '../../lora/merge-cpu.ts';
+import { loraTarget } from '../../lora/target.ts';
+import { AdapterManager, type AdapterManagerOptions } from '../adapters.ts';
+import type { LoadedModel } from '../model.ts';
 import type { WeightSink } from './weight-store.ts';
 
 export type ComponentSessions = Partial<Record<Component, NetworkSession>>;
@@ -91,4 +94,33 @@ export function sessionBaseSource(sessions: ComponentSessions): {
       return bias ? { weight, bias } : { weight };
     },
   };
+}
+
+/** The sessions of a loaded model an adapter can target (the UNet and the text encoders). */
+export function modelSessions(model: LoadedModel): ComponentSessions {
+  const out: ComponentSessions = { unet: model.unet };
+  for (const te of model.textEncoders) out[te.name] = te.session;
+  return out;
+}
+
+/**
+ * An adapter manager on a loaded model's sessions (wasm path): its target from the model's
+ * configs, base weights read from and effective weights written into the sessions.
+ */
+export function sessionAdapterManager(
+  model: LoadedModel,
+  options: Pick<AdapterManagerOptions, 'openRepo' | 'merge'> = {},
+): AdapterManager {
+  const sessions = modelSessions(model);
+  const c = model.configs;
+  return new AdapterManager({
+    ...options,
+    target: loraTarget(model.describe, {
+      unet: c.unet,
+      textEncoder: c.textEncoder,
+      textEncoder2: c.textEncoder2,
+    }),
+    base: sessionBaseSource(sessions),
+    sinks: [sessionSink(sessions)],
+  });
 }

@@ -169,12 +169,18 @@ export class StoreTransaction {
     private readonly committed: ReadonlyMap<string, Entry>,
   ) {}
 
+  /** The module as this change sees it, for reading (staged, else committed). */
+  private peek(id: string): Entry {
+    const e = this.staged.get(id) ?? this.committed.get(id);
+    if (!e) throw new LorafuseError('internal', `weight store: no module ${id}`, { module: id });
+    return e;
+  }
+
+  /** The module's staged copy, for writing (made on first write). */
   private entry(id: string): Entry {
     const s = this.staged.get(id);
     if (s) return s;
-    const c = this.committed.get(id);
-    if (!c) throw new LorafuseError('internal', `weight store: no module ${id}`, { module: id });
-    const copy = { ...c };
+    const copy = { ...this.peek(id) };
     this.staged.set(id, copy);
     return copy;
   }
@@ -233,9 +239,10 @@ export class StoreTransaction {
 
   /** The live terms of a module; its effective weight is recomputed (at `compute`) only when they changed. */
   setTerms(id: string, terms: readonly StoreTerm[]): void {
+    const current = this.peek(id);
+    const signature = signatureOf(current.baseVersion, terms);
+    if (signature === current.signature) return;
     const e = this.entry(id);
-    const signature = signatureOf(e.baseVersion, terms);
-    if (signature === e.signature) return;
     e.signature = signature;
     e.pendingTerms = terms;
     this.changed.add(id);
@@ -279,7 +286,7 @@ export class StoreTransaction {
 
   /** Forgets a module no adapter touches, unless its base holds something fused. */
   dropIfUnchanged(id: string): void {
-    const e = this.entry(id);
+    const e = this.peek(id);
     if (e.base === e.source && e.pristine === null) this.dropped.add(id);
   }
 
