@@ -54,6 +54,11 @@ export interface GenerationParams {
   extra?: Record<string, string>;
 }
 
+/** A record keyed by user text (adapter names, infotext keys): no prototype, so `__proto__` is a key like any other. */
+function dictionary<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 function invalid(message: string, details: Record<string, unknown> = {}): LorafuseError {
   return new LorafuseError('invalid-argument', message, details);
 }
@@ -316,7 +321,7 @@ export function formatGenerationParams(p: GenerationParams): string {
 // Parse
 
 function parseLoraHashes(text: string): Record<string, string> | undefined {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = dictionary();
   for (const item of text.split(',')) {
     const colon = item.indexOf(':');
     if (colon < 0) return undefined;
@@ -329,7 +334,7 @@ function parseLoraHashes(text: string): Record<string, string> | undefined {
 }
 
 function parseAdapterSchedules(text: string): Record<string, Schedule> | undefined {
-  const out: Record<string, Schedule> = {};
+  const out: Record<string, Schedule> = dictionary();
   for (const item of text.split(';')) {
     const eq = item.indexOf('=');
     if (eq < 0) return undefined;
@@ -435,7 +440,7 @@ export function parseGenerationParams(text: string): GenerationParams {
     else prompt += (prompt === '' ? '' : '\n') + line;
   }
   const out: GenerationParams = { prompt, negativePrompt: negative };
-  const extra: Record<string, string> = {};
+  const extra: Record<string, string> = dictionary();
   let sampler: string | undefined;
   let scheduleType: string | undefined;
   for (const [key, rawValue] of paramEntries(settings)) {
