@@ -11,6 +11,7 @@ import type { CanonicalAdapter } from '../core/lora/adapter.ts';
 import { type ConvertInput, convertLora } from '../core/lora/convert.ts';
 import type { LoraTarget } from '../core/lora/target.ts';
 import { validateAdapter } from '../core/lora/validate.ts';
+import { refuseNonSafetensors } from '../core/pipeline/adapters/lora-source.ts';
 import { LorafuseError } from '../errors.ts';
 
 export async function readLoraInput(file: string): Promise<ConvertInput> {
@@ -44,15 +45,7 @@ export async function readLoraInput(file: string): Promise<ConvertInput> {
 }
 
 export async function readLoraFile(path: string, target: LoraTarget): Promise<CanonicalAdapter> {
-  if (!path.endsWith('.safetensors')) {
-    throw new LorafuseError(
-      'pickle-refused',
-      `${path}: only .safetensors LoRA files are read (pickle files can run code)`,
-      {
-        file: path,
-      },
-    );
-  }
+  refuseNonSafetensors(path);
   const adapter = convertLora(await readLoraInput(path), target);
   validateAdapter(adapter, target, { strict: true });
   if (adapter.modules.length === 0) {
