@@ -6,6 +6,9 @@
 import type { WebGpuStatus } from './core/gpu/device.ts';
 import type { RepoFileEntry } from './core/io/hub.ts';
 import type { Component, SourceFormat } from './core/lora/adapter.ts';
+import type { Schedule } from './core/pipeline/schedule.ts';
+import type { SchedulerKind } from './core/pipeline/schedulers/index.ts';
+import type { StepAdapterWeight } from './core/pipeline/step-weights.ts';
 
 export type { WebGpuStatus };
 /** One entry of a repo listing: `path`, `size` in bytes, `type` file or directory, git `oid`. */
@@ -123,6 +126,78 @@ export interface LoraSearchHit {
   gated: false | 'auto' | 'manual';
 }
 
+/** Which model to load: a Hub repo (through the engine's Hub options and cache). */
+export interface ModelRef {
+  repo: string;
+  revision?: string;
+}
+
+/** Bytes of the model's files so far, per file. */
+export interface ModelLoadProgress {
+  file: string;
+  loaded: number;
+  total: number;
+}
+
+export interface LoadedModelInfo {
+  repo: string;
+  /** 'sd' (SD1.x/2.x) or 'sdxl'. */
+  family: string;
+  /** The model's default size (`unet.sample_size * vae_scale_factor`). */
+  width: number;
+  height: number;
+  /** Pixels per latent cell: sizes must be multiples of it. */
+  sizeMultiple: number;
+  backend: Backend;
+}
+
+/** One adapter of a generation: the file read by `inspectLora` (its `LoraSummary.file`), and how to run it. */
+export interface GenerateAdapter {
+  adapterName: string;
+  file: string;
+  weight: StepAdapterWeight;
+  /** Per-step multiplier (loractl); constant 1 when absent. */
+  schedule?: Schedule;
+}
+
+export interface EngineGenerateRequest {
+  prompt: string;
+  negativePrompt: string;
+  steps: number;
+  guidanceScale: number;
+  seed: number;
+  width: number;
+  height: number;
+  /** Default: the model's scheduler_config.json. */
+  scheduler?: SchedulerKind;
+  /** Enabled adapters only, in order; the engine loads, replaces and deletes to match. */
+  adapters: GenerateAdapter[];
+  /** The global LoRA scale per step. */
+  scale: Schedule;
+}
+
+/** A small RGBA image (a step preview or the result). */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  rgba: Uint8ClampedArray;
+}
+
+export interface GenerateStep {
+  /** 0-based index of the step just finished. */
+  step: number;
+  steps: number;
+  /** A cheap latent->RGB approximation, one pixel per latent cell. */
+  preview: RgbaImage;
+}
+
+export interface EngineGenerateResult {
+  image: RgbaImage;
+  /** The request as run, with the scheduler actually used. */
+  params: Omit<EngineGenerateRequest, 'scheduler'> & { scheduler: SchedulerKind };
+  seconds: number;
+}
+
 export interface EngineApi {
   /** WebGPU adapter, features and limits as the worker sees them, and the backend chosen. */
   getStatus(): Promise<EngineStatus>;
@@ -148,4 +223,16 @@ export interface EngineApi {
   listLoraFiles(repo: string, options?: ListRepoFilesOptions): Promise<RepoFile[]>;
   /** LoRA repos on the Hub, for a base model and/or a name. */
   searchLoras(query: LoraSearchQuery): Promise<LoraSearchHit[]>;
+  /**
+   * Loads a diffusers pipeline from the Hub (replacing the loaded one), reporting bytes per file.
+   * Throws the Hub errors, `config-invalid`, `pickle-refused`, `not-implemented`.
+   */
+  loadModel(ref: ModelRef, onProgress?: (p: ModelLoadProgress) => void): Promise<LoadedModelInfo>;
+  /**
+   * Text to image on the loaded model with the given adapters (per-step schedules applied before
+   * each step); `onStep` gets a preview after each step. Throws `cancelled` after `cancel()`.
+   */
+  generate(request: EngineGenerateRequest, onStep?: (s: GenerateStep) => void): Promise<EngineGenerateResult>;
+  /** Stops the running generation before its next step (or before decoding). */
+  cancel(): Promise<void>;
 }

@@ -5,4 +5,4 @@ import { registerErrorTransfer } from '../src/core/engine/comlink-errors.ts';
 import { createEngine } from '../src/core/engine/engine.ts';
 
 registerErrorTransfer();
-Comlink.expose(createEngine() satisfies EngineApi);
+Comlink.expose(createEngine({ transfer: Comlink.transfer }) satisfies EngineApi);

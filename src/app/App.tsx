@@ -1,4 +1,5 @@
 import { ErrorAlert } from './error-alert.tsx';
+import { GeneratePanel } from './generate-panel.tsx';
 import { LoraPanel } from './lora-panel.tsx';
 import { ModelPanel } from './model-panel.tsx';
 import { SettingsPanel } from './settings-panel.tsx';
@@ -19,6 +20,7 @@ export function App() {
         <div className="work-column">
           <ModelPanel />
           <LoraPanel />
+          <GeneratePanel />
         </div>
         <aside>
           <SettingsPanel />

@@ -5,17 +5,22 @@
 import * as Comlink from 'comlink';
 import type {
   EngineApi,
+  GenerateAdapter,
+  GenerateStep,
   LoraDownloadProgress,
   LoraFileSource,
   LoraSearchHit,
   LoraSearchQuery,
   LoraSummary,
+  ModelLoadProgress,
   RepoFile,
   StorageInfo,
 } from '../api.ts';
 import { normalizeHubUrl } from '../core/engine/hub-url.ts';
+import type { Schedule } from '../core/pipeline/schedule.ts';
 import { LorafuseError, toLorafuseError } from '../errors.ts';
-import { type LoraSource, modulesOutside, uniqueAdapterName } from './slices/loras.ts';
+import { IDLE_RUN } from './slices/generation.ts';
+import { type LoraSource, modulesOutside, selectAdapterSettings, uniqueAdapterName } from './slices/loras.ts';
 import { selectHubUrl } from './slices/settings.ts';
 import type { AppStore } from './store.ts';
 
@@ -48,18 +53,56 @@ export interface AppActions {
   listLoraFiles(repo: string, revision?: string): Promise<RepoFile[] | null>;
   /** LoRA repos for a base model and/or a name; null when the search failed (the error is shown). */
   searchLoras(query: LoraSearchQuery): Promise<LoraSearchHit[] | null>;
+  /** Loads the Model panel's repo in the engine, with byte progress per file. */
+  loadModel(): Promise<void>;
+  /** Generates with the Generate panel's settings and the enabled LoRAs; previews each step. */
+  generate(): Promise<void>;
+  /** Stops the running generation within one step. */
+  cancelGeneration(): Promise<void>;
 }
 
 /**
  * Adapter changes and the engine. The LoRA slice is the source of truth for adapter names,
- * weights, block weights, schedules, toggles and the global scale. The engine's adapter manager
- * (src/core/pipeline/adapters.ts, the Diffusers API) is not wired into the engine yet, so nothing
- * of that is sent: the worker only reads and describes the files (`inspectLora`). When it is
- * wired, this is the one place to send changes: subscribe to the store here with
- * `selectAdapterSettings` (slices/loras.ts) and call `loadLoraWeights` after `addLora` /
- * `replaceLora` (hotswap), `deleteAdapters` on removal, and `setAdapters(adapterNames,
- * adapterWeights)` with the per-step schedules whenever the selection changes.
+ * weights, block weights, schedules, toggles and the global scale. This is the one place they go
+ * to the engine: `generationAdapters` turns the slice (via `selectAdapterSettings`) into the
+ * adapters of each `generate` request; the engine loads, hotswaps and deletes adapters to match
+ * (from the bytes it read for `inspectLora`) and applies the per-step schedules.
  */
+export function generationAdapters(s: Parameters<typeof selectAdapterSettings>[0]): {
+  adapters: GenerateAdapter[];
+  scale: Schedule;
+} {
+  const settings = selectAdapterSettings(s);
+  const on = s.loras.filter((l) => l.enabled);
+  const adapters = settings.adapterNames.map((adapterName, i): GenerateAdapter => {
+    const entry = on.find((l) => l.adapterName === adapterName);
+    if (!entry?.summary) {
+      throw new LorafuseError(
+        'invalid-argument',
+        `LoRA "${adapterName}" has not been read yet; add it again.`,
+        {
+          adapterName,
+        },
+      );
+    }
+    const schedule = settings.schedules[adapterName];
+    return {
+      adapterName,
+      file: entry.summary.file,
+      weight: settings.adapterWeights[i]!,
+      ...(schedule !== undefined ? { schedule } : {}),
+    };
+  });
+  return { adapters, scale: scaleTimes(settings.scaleSchedule, settings.scale) };
+}
+
+function scaleTimes(s: Schedule, k: number): Schedule {
+  if (k === 1) return s;
+  if (typeof s === 'number') return s * k;
+  return (s as readonly (number | readonly [number, number])[]).map((v) =>
+    typeof v === 'number' ? v * k : ([v[0], v[1] * k] as const),
+  ) as Schedule;
+}
 
 /** How the slice remembers a source (a local file's bytes are not kept). */
 function entrySource(source: AddLoraSource): LoraSource {
@@ -250,6 +293,84 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
         store.getState().showError(e);
         return null;
       }
+    },
+
+    async loadModel() {
+      const s = store.getState();
+      const repo = s.modelRepo.trim();
+      const revision = s.modelRevision.trim();
+      if (!repo) {
+        s.showError(
+          new LorafuseError('hub-invalid-repo', 'Enter a model repository id (owner/name) to load.'),
+        );
+        return;
+      }
+      s.dismissError();
+      s.setModelLoad({ status: 'loading', repo, progress: null });
+      try {
+        await pushHubOptions();
+        const onProgress = (progress: ModelLoadProgress) => {
+          store.getState().setModelLoad({ status: 'loading', repo, progress });
+        };
+        const info = await engine.loadModel(
+          { repo, ...(revision ? { revision } : {}) },
+          Comlink.proxy(onProgress),
+        );
+        const st = store.getState();
+        st.setModelLoad({ status: 'loaded', info });
+        const g = st.generation;
+        if (g.width % info.sizeMultiple !== 0 || g.height % info.sizeMultiple !== 0) {
+          st.setGenerationParams({ width: info.width, height: info.height });
+        }
+      } catch (e) {
+        store.getState().setModelLoad({ status: 'error', repo });
+        store.getState().showError(e);
+      }
+    },
+
+    async generate() {
+      const s = store.getState();
+      if (s.run.status === 'running') return;
+      s.dismissError();
+      const g = s.generation;
+      s.updateRun({ ...IDLE_RUN, status: 'running', steps: g.numInferenceSteps });
+      try {
+        const { adapters, scale } = generationAdapters(s);
+        const onStep = (p: GenerateStep) => {
+          store.getState().updateRun({ stepsDone: p.step + 1, steps: p.steps, preview: p.preview });
+        };
+        const result = await engine.generate(
+          {
+            prompt: g.prompt,
+            negativePrompt: g.negativePrompt,
+            steps: g.numInferenceSteps,
+            guidanceScale: g.guidanceScale,
+            seed: g.seed,
+            width: g.width,
+            height: g.height,
+            ...(g.scheduler !== 'default' ? { scheduler: g.scheduler } : {}),
+            adapters,
+            scale,
+          },
+          Comlink.proxy(onStep),
+        );
+        store.getState().updateRun({ status: 'done', result });
+      } catch (e) {
+        const err = toLorafuseError(e);
+        if (err.code === 'cancelled') {
+          store.getState().updateRun({ status: 'cancelled' });
+        } else {
+          store.getState().updateRun({ status: 'error' });
+          store.getState().showError(err);
+        }
+      }
+    },
+
+    async cancelGeneration() {
+      const s = store.getState();
+      if (s.run.status !== 'running') return;
+      s.updateRun({ cancelledAtStep: s.run.stepsDone });
+      await engine.cancel();
     },
 
     async searchLoras(query) {

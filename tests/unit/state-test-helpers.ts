@@ -94,5 +94,8 @@ export function fakeEngine(
     },
     persistStorage: async () => false,
     getStorageEstimate: async () => null,
+    loadModel: () => Promise.reject(new Error('fakeEngine: loadModel is not scripted')),
+    generate: () => Promise.reject(new Error('fakeEngine: generate is not scripted')),
+    cancel: async () => {},
   };
 }

@@ -35,13 +35,14 @@ import type { AdapterManager, AdapterWeightInput } from '../../core/pipeline/ada
 import { defaultSize, generate } from '../../core/pipeline/generate.ts';
 import { formatGenerationParams, type GenerationParams } from '../../core/pipeline/generation-params.ts';
 import { type LoadedModel, loadModel } from '../../core/pipeline/model.ts';
-import { effectiveWeights, isKeyframes, parseSchedule, type Schedule } from '../../core/pipeline/schedule.ts';
+import { isKeyframes, parseSchedule, type Schedule } from '../../core/pipeline/schedule.ts';
 import {
   createScheduler,
   SCHEDULER_KINDS,
   type SchedulerKind,
   schedulerClassName,
 } from '../../core/pipeline/schedulers/index.ts';
+import { stepAdapterWeights } from '../../core/pipeline/step-weights.ts';
 import { LorafuseError } from '../../errors.ts';
 import { cliHubOptions } from '../hub-options.ts';
 import { type ResolvedLora, resolveLoraSource } from '../lora-source.ts';
@@ -185,13 +186,12 @@ export function stepWeights(
   step: number,
   steps: number,
 ): AdapterWeightInput[] {
-  const schedules = Object.fromEntries(plans.map((p) => [p.lora.name, p.schedule]));
-  const first = effectiveWeights(scale, schedules, 0, steps);
-  const now = step === 0 ? first : effectiveWeights(scale, schedules, step, steps);
-  return plans.map(({ lora }) => {
-    const te = first[lora.name]!;
-    return { unet: now[lora.name]!, text_encoder: te, text_encoder_2: te };
-  });
+  return stepAdapterWeights(
+    plans.map((p) => ({ name: p.lora.name, weight: 1, schedule: p.schedule })),
+    scale,
+    step,
+    steps,
+  );
 }
 
 /** The model's name for the PNG: a folder's name, or the repo id. */

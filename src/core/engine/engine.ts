@@ -16,6 +16,7 @@ import type {
 import { probeWebGpu } from '../gpu/device.ts';
 import { CacheStorageHubCache, type HubCache, listRepoFiles, searchModels } from '../io/hub.ts';
 import { isSafetensorsName } from '../pipeline/adapters/lora-source.ts';
+import { createGenerationEngine } from './generation-engine.ts';
 import { normalizeHubUrl } from './hub-url.ts';
 import { readLoraBytes } from './lora-bytes.ts';
 import { knownBaseTargets, summarizeLora } from './lora-summary.ts';
@@ -32,6 +33,8 @@ export interface EngineDeps {
   hubCache?: HubCache | undefined;
   /** Quota and persistence; defaults to `navigator.storage` (absent in Node). */
   storage?: StorageManager | undefined;
+  /** Marks buffers to move across the worker boundary (the worker passes `Comlink.transfer`). */
+  transfer?: <T>(value: T, buffers: Transferable[]) => T;
 }
 
 export function createEngine(deps: EngineDeps = {}): EngineApi {
@@ -56,7 +59,19 @@ export function createEngine(deps: EngineDeps = {}): EngineApi {
     ...(cache() ? { cache: cache() } : {}),
   });
 
+  /** Bytes of every LoRA file read, by `LoraSummary.file`: generation loads adapters from them. */
+  const loraBytes = new Map<string, Uint8Array>();
+  const generation = createGenerationEngine({
+    hub: hubParams,
+    loraBytes,
+    ...(deps.transfer ? { transfer: deps.transfer } : {}),
+  });
+
   return {
+    loadModel: generation.loadModel,
+    generate: generation.generate,
+    cancel: generation.cancel,
+
     getStatus() {
       status ??= probeWebGpu(gpu).then(describeBackend);
       return status;
@@ -76,6 +91,7 @@ export function createEngine(deps: EngineDeps = {}): EngineApi {
 
     async inspectLora(source, onProgress) {
       const { file, bytes } = await readLoraBytes(source, { hub: hubParams(), onProgress });
+      loraBytes.set(file, bytes);
       // No model is loaded in the engine yet: resolve names against the built-in bases (best fit).
       return summarizeLora(bytes, file, knownBaseTargets(), true);
     },

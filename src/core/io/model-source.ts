@@ -1,5 +1,5 @@
 /**
- * "DIR_OR_REPO" (Node only: uses node:fs): a model given as a local folder or a Hub repo id, read
+ * "DIR_OR_REPO" (Node only: uses node:fs; the Hub part alone is hub-model-source.ts, browser-safe): a model given as a local folder or a Hub repo id, read
  * through one interface. An existing local path wins; anything else is a Hub repo id. The Hub source
  * fetches only what is asked (a config-only read downloads only the config files), through the
  * cache when one is given.
@@ -8,16 +8,10 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { LorafuseError } from '../../errors.ts';
 import { assertRepoPath } from './hub/repo-ref.ts';
-import { DEFAULT_HUB_URL, downloadFile, type HubOptions, listRepoFiles, resolveRevision } from './hub.ts';
+import type { HubOptions } from './hub.ts';
+import { HubModelSource, type ModelSource } from './hub-model-source.ts';
 
-export interface ModelSource {
-  readText(path: string): Promise<string>;
-  readBytes(path: string): Promise<Uint8Array>;
-  /** Every file, as '/'-separated paths relative to the model root. */
-  list(): Promise<string[]>;
-  /** For messages: the folder, or 'repo@revision on hubUrl'. */
-  describe: string;
-}
+export { HubModelSource, type ModelSource };
 
 export async function resolveModelSource(dirOrRepo: string, opts: HubOptions = {}): Promise<ModelSource> {
   const local = await statOrUndefined(dirOrRepo);
@@ -78,44 +72,6 @@ export class LocalFolderSource implements ModelSource {
       }
     }
     return out.sort();
-  }
-}
-
-export class HubModelSource implements ModelSource {
-  readonly describe: string;
-  private pinned: Promise<HubOptions> | undefined;
-
-  constructor(
-    readonly repo: string,
-    private readonly opts: HubOptions = {},
-  ) {
-    this.describe = `${repo}@${opts.revision ?? 'main'} on ${opts.hubUrl ?? DEFAULT_HUB_URL}`;
-  }
-
-  /** Resolves the revision once, so every read of this source sees the same commit. */
-  private options(): Promise<HubOptions> {
-    this.pinned ??= resolveRevision(this.repo, this.opts).then((commit) => ({
-      ...this.opts,
-      revision: commit,
-    }));
-    return this.pinned;
-  }
-
-  async readBytes(path: string): Promise<Uint8Array> {
-    const blob = await downloadFile(this.repo, path, await this.options());
-    return new Uint8Array(await blob.arrayBuffer());
-  }
-
-  async readText(path: string): Promise<string> {
-    return new TextDecoder().decode(await this.readBytes(path));
-  }
-
-  async list(): Promise<string[]> {
-    const entries = await listRepoFiles(this.repo, await this.options());
-    return entries
-      .filter((e) => e.type === 'file')
-      .map((e) => e.path)
-      .sort();
   }
 }
 

@@ -1,4 +1,6 @@
 import type { StateCreator } from 'zustand';
+import type { EngineGenerateResult, LoadedModelInfo, ModelLoadProgress, RgbaImage } from '../../api.ts';
+import type { SchedulerKind } from '../../core/pipeline/schedulers/index.ts';
 import { LorafuseError } from '../../errors.ts';
 import type { AppState, Middlewares } from '../store.ts';
 
@@ -11,12 +13,52 @@ export interface GenerationParams {
   seed: number;
   width: number;
   height: number;
+  /** 'default': the model's scheduler_config.json. */
+  scheduler: SchedulerKind | 'default';
 }
+
+export type RunStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
+
+/** The current or last generation, as the Generate panel shows it. */
+export interface GenerationRun {
+  status: RunStatus;
+  /** Steps finished so far. */
+  stepsDone: number;
+  steps: number;
+  /** The latest step preview (one pixel per latent cell). */
+  preview: RgbaImage | null;
+  /** Steps finished when cancel was pressed; null unless cancelled. */
+  cancelledAtStep: number | null;
+  result: EngineGenerateResult | null;
+}
+
+export const IDLE_RUN: GenerationRun = {
+  status: 'idle',
+  stepsDone: 0,
+  steps: 0,
+  preview: null,
+  cancelledAtStep: null,
+  result: null,
+};
+
+/** Loading a model in the engine: 'loading' with the file being read, then the model's facts. */
+export type ModelLoadState =
+  | { status: 'idle' }
+  | { status: 'loading'; repo: string; progress: ModelLoadProgress | null }
+  | { status: 'loaded'; info: LoadedModelInfo }
+  | { status: 'error'; repo: string };
 
 export interface GenerationSlice {
   generation: GenerationParams;
   /** Merges a patch; throws `invalid-argument` naming the field when a value cannot be used. */
   setGenerationParams(patch: Partial<GenerationParams>): void;
+  /** A new random seed. */
+  rerollSeed(): void;
+  modelLoad: ModelLoadState;
+  setModelLoad(state: ModelLoadState): void;
+  run: GenerationRun;
+  /** Merges a patch into the run. */
+  updateRun(patch: Partial<GenerationRun>): void;
 }
 
 export const DEFAULT_GENERATION: GenerationParams = {
@@ -27,6 +69,7 @@ export const DEFAULT_GENERATION: GenerationParams = {
   seed: 0,
   width: 512,
   height: 512,
+  scheduler: 'default',
 };
 
 export const createGenerationSlice: StateCreator<AppState, Middlewares, [], GenerationSlice> = (
@@ -38,7 +81,19 @@ export const createGenerationSlice: StateCreator<AppState, Middlewares, [], Gene
     checkGenerationPatch(patch);
     set({ generation: { ...get().generation, ...patch } });
   },
+  rerollSeed: () => set({ generation: { ...get().generation, seed: randomSeed() } }),
+  modelLoad: { status: 'idle' },
+  setModelLoad: (modelLoad) => set({ modelLoad }),
+  run: IDLE_RUN,
+  updateRun: (patch) => set({ run: { ...get().run, ...patch } }),
 });
+
+/** A seed in [0, 2^32), as Diffusers users usually give. */
+export function randomSeed(): number {
+  const a = new Uint32Array(1);
+  globalThis.crypto.getRandomValues(a);
+  return a[0]!;
+}
 
 function checkGenerationPatch(p: Partial<GenerationParams>): void {
   const fail = (field: keyof GenerationParams, expected: string): never => {
