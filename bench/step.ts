@@ -9,10 +9,14 @@
  * - plain: one UNet forward per step, LoRA at a constant weight (the baseline);
  * - scheduled: `setAdapters` with the step's weight of a ramp schedule (0.9 -> 0.1; each step a new weight), then the forward:
  *   what `onStep` does for a per-step schedule (every LoRA layer is re-merged each step).
- * Prints the median step times, the median `setAdapters` time, and the overhead ratio. Goal:
- * schedule overhead <= 3% of a step.
+ * Plain and scheduled steps alternate (after one warm-up of each), so a change in the machine's
+ * load during the run hits both alike: on a shared machine the load moves a forward by 30% and
+ * more within a minute, and timing all plain steps before all scheduled ones put that drift into
+ * the ratio. Prints the median step times, the median `setAdapters` time, the median forward
+ * right after a weight change, and the overhead ratio. Goal: schedule overhead <= 3% of a step.
+ * bench/step-profile.ts times the forward after each kind of weight change separately.
  *
- * usage: tsx bench/run.ts step [--scale 0.2] [--latent 32] [--rank 64] [--runs 3] [--full]
+ * usage: tsx bench/run.ts step [--scale 0.2] [--latent 32] [--rank 64] [--runs 3] [--full] [--merge-threads N]
  *   --full: full widths (--scale 1) at 32x32 latents (several minutes).
  */
 import { availableParallelism } from 'node:os';
@@ -35,7 +39,6 @@ import {
   ms,
   pseudoRandom,
   sd15UNetConfig,
-  timeRuns,
 } from './bench-run.ts';
 import { randomLoraFile } from './switch.ts';
 
@@ -46,6 +49,8 @@ export interface StepTimes {
   scheduledMs: number[];
   /** ms of each scheduled step's setAdapters. */
   setAdaptersMs: number[];
+  /** ms of each scheduled step's forward (right after the weight change). */
+  forwardAfterChangeMs: number[];
   loraLayers: number;
 }
 
@@ -81,23 +86,34 @@ export async function stepTimes(
       timestep: new ort.Tensor('float32', Float32Array.of(500), [1]),
       encoder_hidden_states: new ort.Tensor('float32', pseudoRandom(77 * cross, 98, 1), [1, 77, cross]),
     };
-    const plainMs = await timeRuns(runs, async () => {
-      await session.run(inputs);
-    });
-    const weights = scheduleValues(rampSchedule(0.9, 0.1), runs);
-    const setAdaptersMs: number[] = [];
+    const weights = scheduleValues(rampSchedule(0.9, 0.1), runs + 1);
     let step = 0;
-    const scheduledMs = await timeRuns(
-      runs,
-      async () => {
-        const t = performance.now();
-        await manager.setAdapters(name, weights[step++ % weights.length]!);
-        setAdaptersMs.push(performance.now() - t);
-        await session.run(inputs);
-      },
-      0,
-    );
-    return { plainMs, scheduledMs, setAdaptersMs, loraLayers: layers.length };
+    const plain = async (): Promise<number> => {
+      const t = performance.now();
+      await session.run(inputs);
+      return performance.now() - t;
+    };
+    const scheduled = async (): Promise<[number, number]> => {
+      const t = performance.now();
+      await manager.setAdapters(name, weights[step++ % weights.length]!);
+      const t1 = performance.now();
+      await session.run(inputs);
+      return [t1 - t, performance.now() - t1];
+    };
+    await plain();
+    await scheduled();
+    const plainMs: number[] = [];
+    const scheduledMs: number[] = [];
+    const setAdaptersMs: number[] = [];
+    const forwardAfterChangeMs: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      plainMs.push(await plain());
+      const [set, forward] = await scheduled();
+      setAdaptersMs.push(set);
+      forwardAfterChangeMs.push(forward);
+      scheduledMs.push(set + forward);
+    }
+    return { plainMs, scheduledMs, setAdaptersMs, forwardAfterChangeMs, loraLayers: layers.length };
   } finally {
     await session.release();
   }
@@ -112,6 +128,7 @@ export async function main(args: string[]): Promise<void> {
       rank: { type: 'string', default: '64' },
       runs: { type: 'string', default: '3' },
       full: { type: 'boolean', default: false },
+      'merge-threads': { type: 'string' },
     },
   });
   const scale = Number(values.scale ?? (values.full ? 1 : 0.2));
@@ -120,7 +137,10 @@ export async function main(args: string[]): Promise<void> {
   const runs = Number(values.runs);
   const cfg = sd15UNetConfig(scale);
   console.log(`bench step: ${machineLine()}`);
-  const merge = await createMergeBackend({ threads: availableParallelism() });
+  console.log('plain and scheduled steps alternate (one warm-up of each)');
+  const merge = await createMergeBackend({
+    threads: Number(values['merge-threads'] ?? availableParallelism()),
+  });
   try {
     const t = await stepTimes(cfg, latent, rank, runs, merge);
     const plain = median(t.plainMs);
@@ -128,11 +148,14 @@ export async function main(args: string[]): Promise<void> {
     const set = median(t.setAdaptersMs);
     console.log(
       `UNet: SD1.5-shaped, block_out_channels [${cfg.blockOutChannels.join(', ')}], ${latent}x${latent} latents, batch 1, ` +
-        `onnxruntime-web wasm 1 thread; LoRA rank ${rank} on ${t.loraLayers} attention projections, merge backend ${merge.name}; median of ${runs}`,
+        `onnxruntime-web wasm 1 thread; LoRA rank ${rank} on ${t.loraLayers} attention projections, merge backend ${merge.name} (${values['merge-threads'] ?? availableParallelism()} threads); median of ${runs}`,
     );
     console.log(`step without schedule: ${ms(plain)} (runs: ${t.plainMs.map(ms).join(', ')})`);
     console.log(`step with per-step schedule: ${ms(scheduled)} (runs: ${t.scheduledMs.map(ms).join(', ')})`);
     console.log(`setAdapters per step: ${ms(set)} (runs: ${t.setAdaptersMs.map(ms).join(', ')})`);
+    console.log(
+      `forward right after a weight change: ${ms(median(t.forwardAfterChangeMs))} (runs: ${t.forwardAfterChangeMs.map(ms).join(', ')})`,
+    );
     console.log(
       `overhead: scheduled / plain = ${(scheduled / plain).toFixed(3)}x; setAdapters / plain step = ${((100 * set) / plain).toFixed(1)}% (goal <= 3%)`,
     );

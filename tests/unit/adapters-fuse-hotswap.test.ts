@@ -34,12 +34,13 @@ async function twoAdapters() {
   return env;
 }
 
+// effectiveWeight() arrays are double-buffered (valid until the second change after): copy to keep.
 describe('fuse / unfuse', () => {
   it('1,000 fuse/unfuse cycles leave every base weight bit-identical', async () => {
     const { m, base } = await twoAdapters();
     const all = ids(m);
     expect(all.length).toBe(60);
-    const effective = all.map(([c, p]) => m.effectiveWeight(c, p)!.weight.data);
+    const effective = all.map(([c, p]) => m.effectiveWeight(c, p)!.weight.data.slice());
     // Live adapters off during the cycles, so each cycle costs one merge per module (the fuse):
     // the fused adapters are the active ones whether or not the live mix is enabled.
     await m.disableLora();
@@ -62,9 +63,9 @@ describe('fuse / unfuse', () => {
     const { m, base } = await twoAdapters();
     const p = 'mid_block.attentions.0.transformer_blocks.0.attn1.to_q';
     await m.setAdapters('a', 1);
-    const live1 = m.effectiveWeight('unet', p)!.weight.data;
+    const live1 = m.effectiveWeight('unet', p)!.weight.data.slice();
     await m.setAdapters('a', 0.7);
-    const live07 = m.effectiveWeight('unet', p)!.weight.data;
+    const live07 = m.effectiveWeight('unet', p)!.weight.data.slice();
     await m.setAdapters('a', 1);
     await m.fuseLora({ loraScale: 0.7 });
     expect(m.getFusedAdapters()).toEqual({ unet: ['a'], text_encoder: ['a'] });
@@ -81,9 +82,9 @@ describe('fuse / unfuse', () => {
   it('a fused adapter and a live one both apply (rule 2); after unfuse only the live one', async () => {
     const { m } = await twoAdapters();
     const p = 'down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_v';
-    const both = m.effectiveWeight('unet', p)!.weight.data;
+    const both = m.effectiveWeight('unet', p)!.weight.data.slice();
     await m.setAdapters('b', { unet: 0.8, text_encoder: 0.3 });
-    const onlyB = m.effectiveWeight('unet', p)!.weight.data;
+    const onlyB = m.effectiveWeight('unet', p)!.weight.data.slice();
     await m.setAdapters(['a', 'b'], [0.7, { unet: 0.8, text_encoder: 0.3 }]);
     await m.fuseLora({ adapterNames: ['a'], components: ['unet'] });
     // rounding order differs (fused first, then live): float32 ulps only

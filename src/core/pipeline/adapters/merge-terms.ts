@@ -11,6 +11,7 @@
  * buffers give the same product as the file's own factors.
  *
  * `provablyFinite`: when a module has only backend terms, `max|W0| + sum_r max|U[:,r]| max|D[r,:]|`
+ * (= `sum_t |c_t| sum_r max|up_t[:,r]| max|down_t[r,:]|`, the factor part cached per term uid)
  * bounds every output value; below FINITE_BOUND the result cannot hold NaN/Inf and the caller
  * may skip scanning it (max|W0| is computed once per base array).
  */
@@ -49,24 +50,58 @@ function maxAbsOf(a: Float32Array): number {
   return m;
 }
 
-/** sum_r max_o |U[o,r]| * max_i |D[r,i]| for U [out, rank], D [rank, n]. */
-function productBound(u: Float32Array, d: Float32Array, out: number, rank: number, n: number): number {
-  let bound = 0;
-  for (let r = 0; r < rank; r++) {
+/**
+ * sum_r max_o |up[o, r]| * max_i |down[r, i]| over the first `rank` ranks (NaN if a factor holds
+ * a NaN): the bound of `up · down` per unit of coefficient. Cached per module while its `uid` and
+ * factor arrays stay (a hotswap rewrites factors in place under a new uid); not cached without a uid.
+ */
+interface UnitBound {
+  uid: number;
+  up: Float32Array;
+  down: Float32Array;
+  value: number;
+}
+const unitBoundCache = new WeakMap<AdapterModule, UnitBound>();
+
+function unitBound(m: AdapterModule, out: number, n: number, uid: number | undefined): number {
+  const up = m.factors.up!.data;
+  const down = m.factors.down!.data;
+  const hit = unitBoundCache.get(m);
+  if (hit && uid !== undefined && hit.uid === uid && hit.up === up && hit.down === down) return hit.value;
+  const k = m.rank;
+  const tr = m.factors.down!.shape[0] ?? k;
+  let value = 0;
+  for (let r = 0; r < k; r++) {
     let mu = 0;
-    for (let o = 0; o < out; o++) mu = Math.max(mu, Math.abs(u[o * rank + r]!));
+    for (let o = r; o < out * tr; o += tr) {
+      const x = Math.abs(up[o]!);
+      if (x > mu) mu = x;
+      else if (Number.isNaN(x)) return Number.NaN;
+    }
     let md = 0;
-    for (let i = r * n; i < (r + 1) * n; i++) md = Math.max(md, Math.abs(d[i]!));
-    bound += mu * md;
+    for (let i = r * n; i < (r + 1) * n; i++) {
+      const x = Math.abs(down[i]!);
+      if (x > md) md = x;
+      else if (Number.isNaN(x)) return Number.NaN;
+    }
+    value += mu * md;
   }
-  return bound;
+  if (uid !== undefined) unitBoundCache.set(m, { uid, up, down, value });
+  return value;
 }
 
 export interface MergeRequest {
   base: BaseParams;
-  terms: readonly AdapterTerm[];
+  /** `uid` (the weight store's): names the factor data, so their bound can be cached. */
+  terms: readonly (AdapterTerm & { uid?: number })[];
   /** For messages. */
   label: string;
+  /**
+   * Where to write the merged weight (same length as the base's, not the base's own array nor a
+   * factor): the caller's spare buffer, so a per-step re-merge allocates nothing. Default: a new
+   * array. The oracle path (no backend) ignores it.
+   */
+  out?: Float32Array;
 }
 
 const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
@@ -108,7 +143,9 @@ export async function mergeModules(
     const n = numel(shape) / out;
     const fast = r.terms.filter((t) => linear(t.module, out, n));
     rest.push(r.terms.filter((t) => !fast.includes(t)));
-    const weight = new Float32Array(r.base.weight.data.length);
+    const len = r.base.weight.data.length;
+    const weight =
+      r.out && r.out.length === len && r.out !== r.base.weight.data ? r.out : new Float32Array(len);
     results.push(
       r.base.bias
         ? { weight: { shape: [...shape], data: weight }, bias: r.base.bias }
@@ -116,7 +153,8 @@ export async function mergeModules(
     );
     const rank = fast.reduce((a, t) => a + t.module.rank, 0);
     const u = new Float32Array(out * rank);
-    const d = new Float32Array(rank * n);
+    // |U·D| <= sum_t |c_t| * unitBound_t: the factors' part is cached, the coefficient changes.
+    let bound = 0;
     let off = 0;
     for (const t of fast) {
       const m = t.module;
@@ -124,23 +162,43 @@ export async function mergeModules(
       const tr = m.factors.down!.shape[0] ?? k;
       const c = t.coefficient * moduleScale(m);
       const up = m.factors.up!.data;
-      for (let o = 0; o < out; o++) {
-        for (let j = 0; j < k; j++) u[o * rank + off + j] = c * up[o * tr + j]!;
+      if (k === rank && tr === k) {
+        for (let i = 0; i < out * k; i++) u[i] = c * up[i]!;
+      } else {
+        for (let o = 0; o < out; o++) {
+          const src = o * tr;
+          const dst = o * rank + off;
+          for (let j = 0; j < k; j++) u[dst + j] = c * up[src + j]!;
+        }
       }
-      d.set(m.factors.down!.data.subarray(0, k * n), off * n);
+      bound += Math.abs(c) * unitBound(m, out, n, t.uid);
       off += k;
     }
+    // One term: its own `down` rows (a view, no copy); several: concatenated along the rank axis.
+    const d =
+      fast.length === 1
+        ? fast[0]!.module.factors.down!.data.subarray(0, rank * n)
+        : concatDown(fast, rank, n);
     jobs.push({ w0: r.base.weight.data, out: weight, u, d, shape: { out, in: n, rank }, label: r.label });
-    finite.push(
-      rest[rest.length - 1]!.length === 0 &&
-        maxAbsOf(r.base.weight.data) + productBound(u, d, out, rank, n) < FINITE_BOUND,
-    );
+    finite.push(rest[rest.length - 1]!.length === 0 && maxAbsOf(r.base.weight.data) + bound < FINITE_BOUND);
   }
   await backend.mergeMany(jobs);
   return results.map((res, i) => ({
     params: withOtherTerms(res, requests[i]!, rest[i]!),
     provablyFinite: finite[i]!,
   }));
+}
+
+/** `[down_1[:k_1]; down_2[:k_2]; ...]`, `[rank, n]`. */
+function concatDown(fast: readonly AdapterTerm[], rank: number, n: number): Float32Array {
+  const d = new Float32Array(rank * n);
+  let off = 0;
+  for (const t of fast) {
+    const k = t.module.rank;
+    d.set(t.module.factors.down!.data.subarray(0, k * n), off * n);
+    off += k;
+  }
+  return d;
 }
 
 /** Adds the terms the backend did not take (DoRA, LoHa, ...), each against W0. */

@@ -6,8 +6,13 @@
  *   (a stored copy, never a subtraction: bit-exact after any number of cycles);
  * - `effective`: `base + sum_i c_i dW_i` over the live terms, what the networks run.
  *
- * Arrays are never written in place once stored: a change makes new arrays, so a sink may keep
- * the ones it was given. Changes go through a transaction: its steps are recorded, `compute()`
+ * Base, pristine and fused arrays are never written in place once stored. Effective weight arrays
+ * are double-buffered per module: a change merges into the module's spare array (never the one
+ * published), and at commit the published one becomes the spare. So a re-merge (a slider, a
+ * per-step schedule) allocates nothing, a refused change leaves what the networks run untouched,
+ * and an effective array a sink or caller was given stays as it was until the second change after
+ * it (sinks get the new array at every commit; copy an effective array to keep it longer).
+ * Changes go through a transaction: its steps are recorded, `compute()`
  * runs the merges (fuses first, then effective weights, each batch on the CPU merge backend),
  * and `commit()` publishes them only when all of it succeeded (a NaN/Inf refuses the whole
  * change, naming the module).
@@ -50,6 +55,10 @@ interface Entry {
   baseVersion: number;
   pristine: BaseParams | null;
   effective: BaseParams;
+  /** `effective.weight.data` is a store buffer (not the base's array): it becomes the spare. */
+  effectiveOwned: boolean;
+  /** The module's other effective buffer, written by the next merge. */
+  spare: Float32Array | null;
   signature: string;
   /** Recorded by `fuse`, merged into `base` by `compute`. */
   pendingFuse: readonly StoreTerm[] | null;
@@ -96,6 +105,19 @@ function refuseNonFinite(id: string, p: BaseParams, what: string, terms: readonl
 
 function signatureOf(baseVersion: number, terms: readonly StoreTerm[]): string {
   return `${baseVersion}|${terms.map((t) => `${t.uid}:${t.coefficient}`).join(',')}`;
+}
+
+/**
+ * Makes `next` the staged effective weight. The array it replaces becomes the module's spare when
+ * the store owns it (never a base array); a spare that `next` now uses stops being the spare.
+ */
+function publish(e: Entry, next: BaseParams): void {
+  const data = next.weight.data;
+  const prev = e.effectiveOwned ? e.effective.weight.data : null;
+  if (data === e.spare) e.spare = null;
+  if (prev && prev !== data) e.spare = prev;
+  e.effective = next;
+  e.effectiveOwned = data !== e.base.weight.data && data !== e.source.weight.data;
 }
 
 export class WeightStore {
@@ -201,6 +223,8 @@ export class StoreTransaction {
       baseVersion: 0,
       pristine: null,
       effective: source,
+      effectiveOwned: false,
+      spare: null,
       signature: signatureOf(0, []),
       pendingFuse: null,
       pendingTerms: null,
@@ -267,7 +291,12 @@ export class StoreTransaction {
     const live = [...this.staged].filter(([, e]) => e.pendingTerms);
     const withTerms = live.filter(([, e]) => e.pendingTerms!.length > 0);
     const merged = await mergeModules(
-      withTerms.map(([id, e]) => ({ base: e.base, terms: e.pendingTerms!, label: id })),
+      withTerms.map(([id, e]) => ({
+        base: e.base,
+        terms: e.pendingTerms!,
+        label: id,
+        ...(e.spare ? { out: e.spare } : {}),
+      })),
       this.store.backend,
     );
     withTerms.forEach(([id, e], i) => {
@@ -275,11 +304,11 @@ export class StoreTransaction {
         refuseNonFinite(id, merged[i]!.params, 'the effective weight', e.pendingTerms!);
     });
     for (const [, e] of live) {
-      if (e.pendingTerms!.length === 0) e.effective = e.base;
+      if (e.pendingTerms!.length === 0) publish(e, e.base);
       e.pendingTerms = null;
     }
     withTerms.forEach(([, e], i) => {
-      e.effective = merged[i]!.params;
+      publish(e, merged[i]!.params);
       this.store.stats.recomputes++;
     });
   }
