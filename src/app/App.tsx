@@ -1,4 +1,5 @@
 import { ErrorAlert } from './error-alert.tsx';
+import { Gallery } from './gallery.tsx';
 import { GeneratePanel } from './generate-panel.tsx';
 import { LoraPanel } from './lora-panel.tsx';
 import { ModelPanel } from './model-panel.tsx';
@@ -21,6 +22,7 @@ export function App() {
           <ModelPanel />
           <LoraPanel />
           <GeneratePanel />
+          <Gallery />
         </div>
         <aside>
           <SettingsPanel />

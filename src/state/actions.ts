@@ -17,8 +17,13 @@ import type {
   StorageInfo,
 } from '../api.ts';
 import { normalizeHubUrl } from '../core/engine/hub-url.ts';
+import { PARAMETERS_KEYWORD, readPngParameters } from '../core/image/png-chunks.ts';
+import { encodePng } from '../core/image/png-encode.ts';
+import { parseGenerationParams } from '../core/pipeline/generation-params.ts';
 import type { Schedule } from '../core/pipeline/schedule.ts';
 import { LorafuseError, toLorafuseError } from '../errors.ts';
+import { restorePlan, runInfotext } from './gallery-params.ts';
+import { applyPromptLoras } from './prompt-adapters.ts';
 import { IDLE_RUN } from './slices/generation.ts';
 import { type LoraSource, modulesOutside, selectAdapterSettings, uniqueAdapterName } from './slices/loras.ts';
 import { selectHubUrl } from './slices/settings.ts';
@@ -55,10 +60,19 @@ export interface AppActions {
   searchLoras(query: LoraSearchQuery): Promise<LoraSearchHit[] | null>;
   /** Loads the Model panel's repo in the engine, with byte progress per file. */
   loadModel(): Promise<void>;
-  /** Generates with the Generate panel's settings and the enabled LoRAs; previews each step. */
+  /**
+   * Generates with the Generate panel's settings and the enabled LoRAs (`<lora:name:w>` tags in the
+   * prompt set weights for the run, `prompt-adapters.ts`); previews each step; the finished image
+   * goes to the gallery as a PNG with its A1111 `parameters` chunk.
+   */
   generate(): Promise<void>;
   /** Stops the running generation within one step. */
   cancelGeneration(): Promise<void>;
+  /**
+   * Reads the `parameters` chunk of a PNG (lorafuse's or A1111's) and sets the Generate panel and
+   * the loaded adapters from it; false when it could not (the error is shown).
+   */
+  restoreFromPng(file: Blob & { readonly name: string }): Promise<boolean>;
 }
 
 /**
@@ -145,6 +159,7 @@ export function hubUrlFromSearch(search: string): string | null {
 
 export function createActions(store: AppStore, engine: EngineApi): AppActions {
   let listing = 0;
+  let galleryCount = 0;
 
   /** Reads a LoRA in the engine with progress in the slice's `loraTask`; the task ends either way. */
   const inspect = async (source: AddLoraSource, replacing?: string): Promise<LoraSummary> => {
@@ -335,13 +350,14 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
       const g = s.generation;
       s.updateRun({ ...IDLE_RUN, status: 'running', steps: g.numInferenceSteps });
       try {
-        const { adapters, scale } = generationAdapters(s);
+        const tagged = applyPromptLoras(g.prompt, s.loras);
+        const { adapters, scale } = generationAdapters({ ...s, loras: tagged.loras });
         const onStep = (p: GenerateStep) => {
           store.getState().updateRun({ stepsDone: p.step + 1, steps: p.steps, preview: p.preview });
         };
         const result = await engine.generate(
           {
-            prompt: g.prompt,
+            prompt: tagged.prompt,
             negativePrompt: g.negativePrompt,
             steps: g.numInferenceSteps,
             guidanceScale: g.guidanceScale,
@@ -355,14 +371,80 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
           Comlink.proxy(onStep),
         );
         store.getState().updateRun({ status: 'done', result });
+        const load = store.getState().modelLoad;
+        const infotext = runInfotext({
+          prompt: g.prompt,
+          negativePrompt: g.negativePrompt,
+          steps: result.params.steps,
+          guidanceScale: result.params.guidanceScale,
+          seed: result.params.seed,
+          width: result.image.width,
+          height: result.image.height,
+          scheduler: result.params.scheduler,
+          model: load.status === 'loaded' ? load.info.repo : store.getState().modelRepo,
+          loras: tagged.loras,
+          tags: tagged.tags,
+          loraScale: s.loraScale,
+          loraScaleSchedule: s.loraScaleSchedule,
+        });
+        const { image } = result;
+        const png = await encodePng(image.rgba, image.width, image.height, {
+          text: [{ keyword: PARAMETERS_KEYWORD, text: infotext }],
+        });
+        const id = ++galleryCount;
+        store.getState().addGalleryImage({
+          id,
+          url: URL.createObjectURL(new Blob([png as Uint8Array<ArrayBuffer>], { type: 'image/png' })),
+          width: image.width,
+          height: image.height,
+          infotext,
+          fileName: `lorafuse-${String(id).padStart(3, '0')}-${result.params.seed}.png`,
+        });
       } catch (e) {
         const err = toLorafuseError(e);
         if (err.code === 'cancelled') {
           store.getState().updateRun({ status: 'cancelled' });
         } else {
-          store.getState().updateRun({ status: 'error' });
+          if (store.getState().run.status === 'running') store.getState().updateRun({ status: 'error' });
           store.getState().showError(err);
         }
+      }
+    },
+
+    async restoreFromPng(file) {
+      store.getState().dismissError();
+      try {
+        const text = await readPngParameters(new Uint8Array(await file.arrayBuffer()), file.name);
+        if (text === undefined) {
+          throw new LorafuseError(
+            'invalid-argument',
+            `${file.name} has no 'parameters' text chunk, so there are no settings to restore. Drop a PNG saved by lorafuse or A1111.`,
+            { file: file.name },
+          );
+        }
+        const s = store.getState();
+        const plan = restorePlan(parseGenerationParams(text), s.loras);
+        s.setGenerationParams(plan.generation);
+        for (const l of plan.loras) {
+          s.setLoraEnabled(l.adapterName, l.enabled);
+          if (l.weight !== undefined) s.setLoraWeight(l.adapterName, l.weight);
+          if (l.schedule !== undefined) s.setLoraSchedule(l.adapterName, l.schedule ?? undefined);
+        }
+        if (plan.scale) {
+          s.setLoraScale(plan.scale.scale);
+          s.setLoraScaleSchedule(plan.scale.schedule);
+        }
+        if (plan.notes.length > 0) {
+          throw new LorafuseError(
+            'invalid-argument',
+            `Restored the settings of ${file.name}, except: ${plan.notes.join('; ')}.`,
+            { file: file.name, notes: plan.notes },
+          );
+        }
+        return true;
+      } catch (e) {
+        store.getState().showError(e);
+        return false;
       }
     },
 

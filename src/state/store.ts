@@ -5,6 +5,7 @@
 import { createStore, type Mutate, type StoreApi, useStore } from 'zustand';
 import { createJSONStorage, persist, type StateStorage } from 'zustand/middleware';
 import { createEngineSlice, type EngineSlice } from './slices/engine.ts';
+import { createGallerySlice, type GallerySlice } from './slices/gallery.ts';
 import { createGenerationSlice, type GenerationSlice } from './slices/generation.ts';
 import { createLorasSlice, type LorasSlice } from './slices/loras.ts';
 import { createModelsSlice, type ModelsSlice } from './slices/models.ts';
@@ -17,7 +18,12 @@ import {
   type SettingsSlice,
 } from './slices/settings.ts';
 
-export type AppState = ModelsSlice & LorasSlice & GenerationSlice & SettingsSlice & EngineSlice;
+export type AppState = ModelsSlice &
+  LorasSlice &
+  GenerationSlice &
+  SettingsSlice &
+  EngineSlice &
+  GallerySlice;
 export type Middlewares = [['zustand/persist', unknown]];
 export type AppStore = Mutate<StoreApi<AppState>, Middlewares>;
 
@@ -39,6 +45,7 @@ export function createAppStore(storage?: StateStorage): AppStore {
         ...createGenerationSlice(...a),
         ...createSettingsSlice(...a),
         ...createEngineSlice(...a),
+        ...createGallerySlice(...a),
       }),
       {
         name: PERSIST_KEY,
