@@ -1,0 +1,158 @@
+/**
+ * Persistent GPU factor buffers of plain LoRA terms (DESIGN.md decision 3, GPU path): `up`
+ * [out, T], `down` [T, n] and `scale` [T] per adapter module, uploaded once; a coefficient change
+ * rewrites only the T floats of `scale`, a hotswap (new uid, same shapes: a target rank) rewrites
+ * `up` and `down` in place (`queue.writeBuffer`), so neither allocates a buffer.
+ * `scale[j] = coefficient * alpha/rank` for `j < rank` and 0 past it, so target-rank padding adds
+ * nothing whatever the padded rows hold.
+ */
+import type { AdapterModule } from '../../lora/adapter.ts';
+import { moduleScale } from '../../lora/merge-cpu.ts';
+import type { StoreTerm } from './weight-store.ts';
+
+/** A term of the GPU store; `slot` (optional) names its factor buffers across hotswaps. */
+export interface GpuTerm extends StoreTerm {
+  /**
+   * Key of the factor buffers (e.g. `adapter/module`). Default: the `up` array itself, which the
+   * manager's target-rank buffers keep across hotswaps.
+   */
+  slot?: string;
+}
+
+export interface LoraFactorBuffers {
+  up: GPUBuffer;
+  down: GPUBuffer;
+  scale: GPUBuffer;
+  /** Rank dimension of the buffers (the file's rank, or the target rank). */
+  t: number;
+}
+
+interface Cached extends LoraFactorBuffers {
+  out: number;
+  n: number;
+  uid: number;
+  /** The scale values last written (coefficient * alpha/rank, rank). */
+  scaleKey: string;
+}
+
+export interface FactorStats {
+  /** Factor buffers created (3 per new term: up, down, scale). */
+  buffersCreated: number;
+  /** `up`/`down` rewritten in place (hotswaps). */
+  factorWrites: number;
+  /** `scale` rewritten (coefficient changes). */
+  scaleWrites: number;
+}
+
+const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** A term the persistent path takes: plain LoRA, no DoRA, no bias, factors [out, T] · [T, n]. */
+export function isPlainLora(m: AdapterModule, out: number, n: number): boolean {
+  if (m.kind !== 'lora' || m.dora || m.factors.bias) return false;
+  const up = m.factors.up;
+  const down = m.factors.down;
+  if (!up || !down) return false;
+  const t = down.shape[0] ?? 0;
+  return (
+    m.rank > 0 &&
+    m.rank <= t &&
+    up.shape[0] === out &&
+    up.shape[1] === t &&
+    numel(up.shape) === out * t &&
+    numel(down.shape) === t * n
+  );
+}
+
+/** Read at call time: the WebGPU globals exist only once a GPU is set up. */
+const usage = (): GPUBufferUsageFlags =>
+  GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+export class FactorCache {
+  private readonly cache = new Map<unknown, Cached>();
+  readonly stats: FactorStats = { buffersCreated: 0, factorWrites: 0, scaleWrites: 0 };
+
+  constructor(private readonly device: GPUDevice) {}
+
+  private create(label: string, floats: number): GPUBuffer {
+    this.stats.buffersCreated++;
+    return this.device.createBuffer({ label, size: Math.max(4, floats * 4), usage: usage() });
+  }
+
+  private write(buffer: GPUBuffer, data: Float32Array): void {
+    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  static keyOf(term: GpuTerm): unknown {
+    return term.slot ?? term.module.factors.up!.data;
+  }
+
+  /**
+   * The term's buffers, holding its factors and coefficient. Call right before encoding its launch
+   * (writes are queue-ordered before the next submit).
+   */
+  ensure(term: GpuTerm, out: number, n: number, label: string): LoraFactorBuffers {
+    const m = term.module;
+    const up = m.factors.up!.data;
+    const down = m.factors.down!.data;
+    const t = m.factors.down!.shape[0]!;
+    const key = FactorCache.keyOf(term);
+    let c = this.cache.get(key);
+    if (c && (c.out !== out || c.n !== n || c.t !== t)) {
+      this.destroyEntry(c);
+      this.cache.delete(key);
+      c = undefined;
+    }
+    if (!c) {
+      c = {
+        up: this.create(`${label}:up`, out * t),
+        down: this.create(`${label}:down`, t * n),
+        scale: this.create(`${label}:scale`, t),
+        t,
+        out,
+        n,
+        uid: Number.NaN,
+        scaleKey: '',
+      };
+      this.cache.set(key, c);
+    }
+    if (c.uid !== term.uid) {
+      this.write(c.up, up);
+      this.write(c.down, down);
+      if (!Number.isNaN(c.uid)) this.stats.factorWrites++;
+      c.uid = term.uid;
+    }
+    const s = term.coefficient * moduleScale(m);
+    const scaleKey = `${s}|${m.rank}`;
+    if (c.scaleKey !== scaleKey) {
+      const scale = new Float32Array(t);
+      scale.fill(s, 0, m.rank);
+      this.write(c.scale, scale);
+      this.stats.scaleWrites++;
+      c.scaleKey = scaleKey;
+    }
+    return c;
+  }
+
+  /** Destroys the buffers of every term whose key `keep` rejects. */
+  prune(keep: (key: unknown) => boolean): void {
+    for (const [key, c] of this.cache) {
+      if (keep(key)) continue;
+      this.destroyEntry(c);
+      this.cache.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  private destroyEntry(c: Cached): void {
+    c.up.destroy();
+    c.down.destroy();
+    c.scale.destroy();
+  }
+
+  destroy(): void {
+    this.prune(() => false);
+  }
+}

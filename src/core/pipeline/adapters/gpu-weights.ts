@@ -1,0 +1,578 @@
+/**
+ * The weights of every module an adapter touches, WebGPU path (DESIGN.md decisions 1, 3, 4): the
+ * GPU twin of weight-store.ts, with the same transaction steps (`addModule`, `fuse`, `unfuse`,
+ * `bake`, `setTerms`, `dropIfUnchanged`, `compute`, `commit`).
+ * - `source`: the base GPUBuffers as uploaded, never written after (pristine);
+ * - `base`: what the networks run without live adapters: `source`, or a fused buffer (a fuse
+ *   writes `W0 + sum c_i dW_i` into a buffer of the module's fused pool, never into the current
+ *   base); `pristine` keeps the buffer from before the first fuse, so unfuse restores the base
+ *   bit-exactly by pointing back at it (no subtraction, nothing rewritten);
+ * - `effective`: one buffer per touched module, allocated on its first live term (sized as the
+ *   source, i.e. ORT-padded), rewritten from `base` by every merge.
+ * Merges: plain LoRA terms go through merge-lora with persistent factor buffers (gpu-factors.ts:
+ * only coefficients are rewritten per call); every other kind (DoRA, LoHa, LoKr, full, norm,
+ * Tucker, a LoRA bias) through `mergeModule`, which uploads its factors per call.
+ * Dirty tracking as on the CPU: a module is merged only when its signature (base version plus
+ * each term's uid and coefficient) changed. Every fused or effective weight is checked for
+ * NaN/Inf (`assertFinite`, naming the module) before the change commits.
+ * Binding: at commit each changed module is bound (`GpuBindingSink.bind`, e.g. a session's
+ * `setWeightBuffer`) to its effective buffers when it has live terms, to its base otherwise.
+ * Atomicity: a failed `compute` re-merges the committed terms of the modules it rewrote, so the
+ * buffers the networks are bound to hold the committed weights again.
+ */
+import { LorafuseError } from '../../../errors.ts';
+import { mergeLora } from '../../gpu/kernels/merge-lora/merge-lora.ts';
+import { mergeModule } from '../../gpu/merge-module.ts';
+import { type WeightDtype, weightWords } from '../../gpu/weight-words.ts';
+import type { Component } from '../../lora/adapter.ts';
+import type { BaseParams } from '../../lora/merge-cpu.ts';
+import { FactorCache, type GpuTerm, isPlainLora } from './gpu-factors.ts';
+import { FiniteBatch, type FiniteCheck, nonfiniteError } from './gpu-finite-batch.ts';
+import { storeId } from './weight-store.ts';
+
+export type { GpuTerm } from './gpu-factors.ts';
+
+/** A module's weight (and bias) as GPU buffers. */
+export interface GpuParams {
+  readonly weight: GPUBuffer;
+  readonly bias?: GPUBuffer;
+}
+
+/** Where bindings go: a network session (`setWeightBuffer`), a test double. */
+export interface GpuBindingSink {
+  bind(component: Component, module: string, params: GpuParams, dtype: WeightDtype): void;
+}
+
+/** A module's base already on the GPU (e.g. from `weightBuffersFromSafetensors`). */
+export interface GpuBase {
+  params: GpuParams;
+  dtype: WeightDtype;
+  weightShape: readonly number[];
+  /** Elements of the bias (default: the weight's first dim when there is a bias). */
+  biasCount?: number;
+}
+
+export interface GpuStoreStats {
+  /** Effective weights merged (modules whose terms changed). */
+  recomputes: number;
+  /** Fused bases merged. */
+  fuses: number;
+  /** Launch paths: merge-lora launches on persistent factors, `mergeModule` calls. */
+  loraLaunches: number;
+  moduleMerges: number;
+  /** Buffers this store created (bases, effective, fused pools, scratch); factors: `factors`. */
+  buffersCreated: number;
+  /** Calls to binding sinks. */
+  binds: number;
+  /** CPU factor arrays allocated through `allocFactor` (hotswap buffers). */
+  factorAllocations: number;
+  /** Merges per module id (dirty-tracking checks). */
+  perModule: Map<string, number>;
+}
+
+/** Buffers a module owns, shared by its committed and staged entries (allocated once). */
+interface Owned {
+  effective: GpuParams | null;
+  fusedPool: GpuParams[];
+  /** f32 ping-pong buffer for several LoRA terms on an f32 weight. */
+  scratch: GPUBuffer | null;
+  /** What the sinks were last given. */
+  bound: GpuParams | null;
+  /** NaN/Inf check results: of the effective weight, of a fused one. */
+  checks: { effective: GPUBuffer | null; fused: GPUBuffer | null };
+}
+
+interface Entry {
+  readonly component: Component;
+  readonly module: string;
+  readonly dtype: WeightDtype;
+  readonly weightShape: readonly number[];
+  readonly count: number;
+  readonly biasCount: number;
+  readonly source: GpuParams;
+  readonly uploaded: boolean;
+  readonly owned: Owned;
+  base: GpuParams;
+  baseVersion: number;
+  pristine: GpuParams | null;
+  terms: readonly GpuTerm[];
+  signature: string;
+  pendingFuse: readonly GpuTerm[] | null;
+  pendingTerms: readonly GpuTerm[] | null;
+}
+
+/** Read-only view of one module's buffers. */
+export interface GpuModuleWeights {
+  readonly component: Component;
+  readonly module: string;
+  readonly dtype: WeightDtype;
+  readonly count: number;
+  readonly source: GpuParams;
+  readonly base: GpuParams;
+  readonly effective: GpuParams | null;
+  /** What the networks run now (effective with live terms, else base). */
+  readonly bound: GpuParams;
+  readonly fused: boolean;
+  readonly terms: readonly GpuTerm[];
+}
+
+/** Read at call time: the WebGPU globals exist only once a GPU is set up. */
+const usage = (): GPUBufferUsageFlags =>
+  GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+const ORT_ALIGN = 16;
+const ortSize = (bytes: number): number => Math.max(ORT_ALIGN, Math.ceil(bytes / ORT_ALIGN) * ORT_ALIGN);
+const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+function signatureOf(baseVersion: number, terms: readonly GpuTerm[]): string {
+  return `${baseVersion}|${terms.map((t) => `${t.uid}:${t.coefficient}`).join(',')}`;
+}
+
+export class GpuWeightStore {
+  private readonly entries = new Map<string, Entry>();
+  private readonly sinks: GpuBindingSink[] = [];
+  readonly factors: FactorCache;
+  readonly finite: FiniteBatch;
+  readonly stats: GpuStoreStats = {
+    recomputes: 0,
+    fuses: 0,
+    loraLaunches: 0,
+    moduleMerges: 0,
+    buffersCreated: 0,
+    binds: 0,
+    factorAllocations: 0,
+    perModule: new Map(),
+  };
+
+  constructor(readonly device: GPUDevice) {
+    this.factors = new FactorCache(device);
+    this.finite = new FiniteBatch(device);
+  }
+
+  addSink(sink: GpuBindingSink): void {
+    this.sinks.push(sink);
+  }
+
+  has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  ids(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  get(id: string): GpuModuleWeights | undefined {
+    const e = this.entries.get(id);
+    if (!e) return undefined;
+    return {
+      component: e.component,
+      module: e.module,
+      dtype: e.dtype,
+      count: e.count,
+      source: e.source,
+      base: e.base,
+      effective: e.owned.effective,
+      bound: boundOf(e),
+      fused: e.pristine !== null,
+      terms: e.terms,
+    };
+  }
+
+  begin(): GpuStoreTransaction {
+    return new GpuStoreTransaction(this, this.entries);
+  }
+
+  /**
+   * A zeroed CPU factor array (the manager's target-rank buffers, `hotswap.ts`), counted as the CPU
+   * store counts them; their GPU copies are made once per term and rewritten in place by hotswaps.
+   */
+  allocFactor(length: number): Float32Array {
+    this.stats.factorAllocations++;
+    return new Float32Array(length);
+  }
+
+  /** Factor buffers of terms no module holds live are destroyed (call after removing adapters). */
+  pruneFactors(): void {
+    const live = new Set<unknown>();
+    for (const e of this.entries.values()) for (const t of e.terms) live.add(FactorCache.keyOf(t));
+    this.factors.prune((k) => live.has(k));
+  }
+
+  /** @internal */
+  createBuffer(label: string, size: number, data?: ArrayBufferView): GPUBuffer {
+    this.stats.buffersCreated++;
+    const b = this.device.createBuffer({ label, size, usage: usage(), mappedAtCreation: data !== undefined });
+    if (data) {
+      new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      b.unmap();
+    }
+    return b;
+  }
+
+  /** @internal a buffer pair shaped like the module's source. */
+  allocLike(e: Entry, what: string): GpuParams {
+    const id = storeId(e.component, e.module);
+    const weight = this.createBuffer(`${id}:${what}.weight`, e.source.weight.size);
+    return e.source.bias
+      ? { weight, bias: this.createBuffer(`${id}:${what}.bias`, e.source.bias.size) }
+      : { weight };
+  }
+
+  /** @internal counts one merge of a module. */
+  counted(id: string): void {
+    this.stats.perModule.set(id, (this.stats.perModule.get(id) ?? 0) + 1);
+  }
+
+  /** @internal applied by GpuStoreTransaction.commit */
+  apply(staged: Map<string, Entry>, dropped: ReadonlySet<string>): void {
+    for (const [id, e] of staged) this.entries.set(id, e);
+    for (const [id, e] of this.entries) {
+      if (!staged.has(id) && !dropped.has(id)) continue;
+      const target = dropped.has(id) ? e.source : boundOf(e);
+      if (e.owned.bound === target) continue;
+      for (const sink of this.sinks) {
+        sink.bind(e.component, e.module, target, e.dtype);
+        this.stats.binds++;
+      }
+      e.owned.bound = target;
+    }
+    for (const id of dropped) {
+      const e = this.entries.get(id);
+      if (!e) continue;
+      destroyOwned(e.owned);
+      this.entries.delete(id);
+    }
+  }
+
+  /** Destroys every buffer the store made (uploaded bases included; given ones are the caller's). */
+  destroy(): void {
+    for (const e of this.entries.values()) {
+      destroyOwned(e.owned);
+      if (e.uploaded) destroyParams(e.source);
+    }
+    this.entries.clear();
+    this.factors.destroy();
+    this.finite.destroy();
+  }
+}
+
+function boundOf(e: Entry): GpuParams {
+  return e.terms.length > 0 && e.owned.effective ? e.owned.effective : e.base;
+}
+
+function destroyParams(p: GpuParams): void {
+  p.weight.destroy();
+  p.bias?.destroy();
+}
+
+function destroyOwned(o: Owned): void {
+  if (o.effective) destroyParams(o.effective);
+  for (const p of o.fusedPool) destroyParams(p);
+  o.scratch?.destroy();
+  o.checks.effective?.destroy();
+  o.checks.fused?.destroy();
+  o.checks = { effective: null, fused: null };
+  o.effective = null;
+  o.fusedPool = [];
+  o.scratch = null;
+}
+
+/** Staged changes; nothing is bound until `commit()`. */
+export class GpuStoreTransaction {
+  private readonly staged = new Map<string, Entry>();
+  private readonly dropped = new Set<string>();
+  private computed = false;
+
+  constructor(
+    private readonly store: GpuWeightStore,
+    private readonly committed: ReadonlyMap<string, Entry>,
+  ) {}
+
+  private peek(id: string): Entry {
+    const e = this.staged.get(id) ?? this.committed.get(id);
+    if (!e) throw new LorafuseError('internal', `GPU weight store: no module ${id}`, { module: id });
+    return e;
+  }
+
+  private entry(id: string): Entry {
+    const s = this.staged.get(id);
+    if (s) return s;
+    const copy = { ...this.peek(id) };
+    this.staged.set(id, copy);
+    return copy;
+  }
+
+  has(id: string): boolean {
+    return this.staged.has(id) || this.committed.has(id);
+  }
+
+  /** A module an adapter now touches: its base uploaded from the CPU (f32), or GPU buffers given. */
+  addModule(component: Component, module: string, base: BaseParams | GpuBase): void {
+    const id = storeId(component, module);
+    if (this.has(id)) return;
+    let source: GpuParams;
+    let dtype: WeightDtype;
+    let weightShape: readonly number[];
+    let biasCount: number;
+    let uploaded = false;
+    if ('params' in base) {
+      source = base.params;
+      dtype = base.dtype;
+      weightShape = [...base.weightShape];
+      biasCount = base.params.bias ? (base.biasCount ?? weightShape[0] ?? 1) : 0;
+    } else {
+      const up = (what: string, data: Float32Array) => {
+        const padded = new Float32Array(ortSize(data.byteLength) / 4);
+        padded.set(data);
+        return this.store.createBuffer(`${id}:source.${what}`, padded.byteLength, padded);
+      };
+      source = base.bias
+        ? { weight: up('weight', base.weight.data), bias: up('bias', base.bias.data) }
+        : { weight: up('weight', base.weight.data) };
+      dtype = 'f32';
+      weightShape = [...base.weight.shape];
+      biasCount = base.bias?.data.length ?? 0;
+      uploaded = true;
+    }
+    const count = numel(weightShape);
+    const need = weightWords(dtype, count) * 4;
+    if (source.weight.size < need) {
+      throw new LorafuseError(
+        'invalid-argument',
+        `GPU weight store: ${id}.weight holds ${source.weight.size} bytes, a ${dtype} [${weightShape}] needs ${need}.`,
+        { module: id, size: source.weight.size, needed: need },
+      );
+    }
+    this.staged.set(id, {
+      component,
+      module,
+      dtype,
+      weightShape,
+      count,
+      biasCount,
+      source,
+      uploaded,
+      owned: {
+        effective: null,
+        fusedPool: [],
+        scratch: null,
+        bound: uploaded ? null : source,
+        checks: { effective: null, fused: null },
+      },
+      base: source,
+      baseVersion: 0,
+      pristine: null,
+      terms: [],
+      signature: signatureOf(0, []),
+      pendingFuse: null,
+      pendingTerms: null,
+    });
+  }
+
+  /** Folds `terms` into the module's base (into a fused buffer, at `compute`). */
+  fuse(id: string, terms: readonly GpuTerm[]): void {
+    if (terms.length === 0) return;
+    const e = this.entry(id);
+    if (e.pendingFuse) {
+      throw new LorafuseError('internal', `GPU weight store: module ${id} is fused twice in one change`, {
+        module: id,
+      });
+    }
+    e.pristine ??= e.base;
+    e.pendingFuse = terms;
+    e.baseVersion++;
+  }
+
+  /** Points the base back at the buffers from before the first fuse (bit-exact: they were never written). */
+  unfuse(id: string): void {
+    const e = this.entry(id);
+    if (!e.pristine) return;
+    e.pendingFuse = null;
+    e.base = e.pristine;
+    e.pristine = null;
+    e.baseVersion++;
+  }
+
+  /** Makes the fused base permanent (nothing left to unfuse). */
+  bake(id: string): void {
+    this.entry(id).pristine = null;
+  }
+
+  /** The live terms of a module; merged (at `compute`) only when they or the base changed. */
+  setTerms(id: string, terms: readonly GpuTerm[]): void {
+    const current = this.peek(id);
+    const signature = signatureOf(current.baseVersion, terms);
+    if (signature === current.signature) return;
+    const e = this.entry(id);
+    e.signature = signature;
+    e.pendingTerms = terms;
+  }
+
+  dropIfUnchanged(id: string): void {
+    const e = this.peek(id);
+    if (e.base === e.source && e.pristine === null) this.dropped.add(id);
+  }
+
+  /** Runs the merges: fuses into free pool buffers first, then the effective weights. */
+  async compute(): Promise<void> {
+    const rewritten: Entry[] = [];
+    try {
+      const fuses = [...this.staged].filter(([, e]) => e.pendingFuse);
+      const fusedTo = new Map<Entry, GpuParams>();
+      const fuseEncoder = this.encoder('fuse');
+      for (const [, e] of fuses) {
+        const dst = this.freeFused(e);
+        await this.merge(e, e.base, dst, e.pendingFuse!, 'fused', fuseEncoder);
+        fusedTo.set(e, dst);
+      }
+      this.submit(fuseEncoder);
+      await this.check(
+        fuses,
+        (e) => fusedTo.get(e)!.weight,
+        'fused',
+        'the fused weight',
+        (e) => e.pendingFuse!,
+      );
+      for (const [, e] of fuses) {
+        e.base = fusedTo.get(e)!;
+        e.pendingFuse = null;
+        this.store.stats.fuses++;
+      }
+      const live = [...this.staged].filter(([, e]) => e.pendingTerms && e.pendingTerms.length > 0);
+      const liveEncoder = this.encoder('effective');
+      for (const [id, e] of live) {
+        e.owned.effective ??= this.store.allocLike(e, 'effective');
+        const committed = this.committed.get(id);
+        if (committed && committed.terms.length > 0) rewritten.push(committed);
+        await this.merge(e, e.base, e.owned.effective, e.pendingTerms!, 'effective', liveEncoder);
+        this.store.stats.recomputes++;
+      }
+      this.submit(liveEncoder);
+      await this.check(
+        live,
+        (e) => e.owned.effective!.weight,
+        'effective',
+        'the effective weight',
+        (e) => e.pendingTerms!,
+      );
+      for (const e of this.staged.values()) {
+        if (!e.pendingTerms) continue;
+        e.terms = e.pendingTerms;
+        e.pendingTerms = null;
+      }
+      this.computed = true;
+    } catch (err) {
+      // Effective buffers the networks may be bound to get their committed weights back.
+      const restore = this.encoder('restore');
+      for (const c of rewritten) {
+        if (c.owned.effective) await this.merge(c, c.base, c.owned.effective, c.terms, 'effective', restore);
+      }
+      this.submit(restore);
+      throw err;
+    }
+  }
+
+  private encoder(phase: string): GPUCommandEncoder {
+    return this.store.device.createCommandEncoder({ label: `gpu-store:${phase}` });
+  }
+
+  private submit(encoder: GPUCommandEncoder): void {
+    this.store.device.queue.submit([encoder.finish()]);
+  }
+
+  /** One batched NaN/Inf check of the weights just merged; throws naming the first bad module. */
+  private async check(
+    list: readonly (readonly [string, Entry])[],
+    data: (e: Entry) => GPUBuffer,
+    slot: 'effective' | 'fused',
+    what: string,
+    terms: (e: Entry) => readonly GpuTerm[],
+  ): Promise<void> {
+    const byCheck = new Map<FiniteCheck, Entry>();
+    for (const [id, e] of list) {
+      e.owned.checks[slot] ??= this.store.finite.resultBuffer(`${id}:${slot}`);
+      const result = e.owned.checks[slot];
+      byCheck.set({ module: id, dtype: e.dtype, count: e.count, data: data(e), result }, e);
+    }
+    const bad = await this.store.finite.run([...byCheck.keys()]);
+    const first = bad[0];
+    if (first) throw nonfiniteError(first, what, terms(byCheck.get(first.check)!));
+  }
+
+  private freeFused(e: Entry): GpuParams {
+    const busy = new Set<GpuParams>([e.base, e.source]);
+    if (e.pristine) busy.add(e.pristine);
+    const committed = this.committed.get(storeId(e.component, e.module));
+    if (committed) {
+      busy.add(committed.base);
+      if (committed.pristine) busy.add(committed.pristine);
+    }
+    const free = e.owned.fusedPool.find((p) => !busy.has(p));
+    if (free) return free;
+    const made = this.store.allocLike(e, `fused${e.owned.fusedPool.length}`);
+    e.owned.fusedPool.push(made);
+    return made;
+  }
+
+  /** `dst = src + sum_i c_i dW_i(src)`: merge-lora on persistent factors, else `mergeModule`. */
+  private async merge(
+    e: Entry,
+    src: GpuParams,
+    dst: GpuParams,
+    terms: readonly GpuTerm[],
+    what: string,
+    encoder: GPUCommandEncoder,
+  ): Promise<void> {
+    const id = storeId(e.component, e.module);
+    const device = this.store.device;
+    this.store.counted(id);
+    const out = e.weightShape[0] ?? 1;
+    const n = e.count / out;
+    const plain = terms.every((t) => isPlainLora(t.module, out, n));
+    if (!plain || (terms.length > 1 && e.dtype !== 'f32') || terms.length === 0) {
+      this.store.stats.moduleMerges++;
+      await mergeModule(device, {
+        module: `${id}:${what}`,
+        dtype: e.dtype,
+        weightShape: e.weightShape,
+        w0: src.weight,
+        wEff: dst.weight,
+        ...(src.bias && dst.bias ? { bias: { b0: src.bias, bEff: dst.bias, count: e.biasCount } } : {}),
+        terms,
+      });
+      return;
+    }
+    // Several terms on f32: each launch adds one term, ping-ponging so that the last lands in dst.
+    if (terms.length > 1) e.owned.scratch ??= this.store.createBuffer(`${id}:scratch`, dst.weight.size);
+    let from = src.weight;
+    for (const [i, term] of terms.entries()) {
+      const f = this.store.factors.ensure(term, out, n, `${id}:${term.source ?? 'term'}`);
+      const to = (terms.length - 1 - i) % 2 === 0 ? dst.weight : e.owned.scratch!;
+      await mergeLora(device, {
+        module: `${id}:${what}`,
+        dtype: e.dtype,
+        outFeatures: out,
+        inFeatures: n,
+        rank: f.t,
+        w0: from,
+        up: f.up,
+        scale: f.scale,
+        down: f.down,
+        wEff: to,
+        encoder,
+      });
+      if (i === terms.length - 1 && src.bias && dst.bias) {
+        encoder.copyBufferToBuffer(src.bias, 0, dst.bias, 0, Math.min(src.bias.size, dst.bias.size));
+      }
+      this.store.stats.loraLaunches++;
+      from = to;
+    }
+  }
+
+  /** Binds and publishes the change (after `compute`). */
+  commit(): void {
+    if (!this.computed && [...this.staged.values()].some((e) => e.pendingFuse || e.pendingTerms)) {
+      throw new LorafuseError('internal', 'GPU weight store: commit before compute', {});
+    }
+    this.store.apply(this.staged, this.dropped);
+  }
+}
