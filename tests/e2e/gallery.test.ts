@@ -9,12 +9,17 @@ import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPngParameters } from '../../src/core/image/png-chunks.ts';
 import { parseGenerationParams } from '../../src/core/pipeline/generation-params.ts';
-import { type AppFixture, startAppFixture } from './app-fixture.ts';
+import type { AppFixture } from './app-fixture.ts';
 import { type PageProblem, screenshot } from './browser.ts';
+import {
+  ADAPTER,
+  LORA_REPO,
+  MODEL_REPO,
+  meanAbsDiff,
+  openGenerateApp,
+  readGeneratedImage,
+} from './generate-helpers.ts';
 
-const MODEL_REPO = 'fixtures/tiny-sd15';
-const LORA_REPO = 'fixtures/sd15-kohya';
-const ADAPTER = 'sd15-kohya';
 const PROMPT = 'a photo of a cat';
 const TAGGED = `${PROMPT} <lora:${ADAPTER}:0.5>`;
 /**
@@ -44,26 +49,12 @@ async function generateImage(): Promise<Uint8ClampedArray> {
   await expect.poll(() => status().getAttribute('data-status'), { timeout: 120_000 }).toMatch(/done|error/);
   expect(await page.getByRole('alert').allTextContents()).toEqual([]);
   await expect.poll(() => gallery().getByRole('listitem').count(), { timeout: 30_000 }).toBe(before + 1);
-  const canvas = panel().getByRole('img', { name: 'Generated image' });
-  const data = await canvas.evaluate((c) => {
-    const el = c as HTMLCanvasElement;
-    return Array.from(el.getContext('2d')!.getImageData(0, 0, el.width, el.height).data);
-  });
-  return Uint8ClampedArray.from(data);
-}
-
-function meanAbsDiff(a: Uint8ClampedArray, b: Uint8ClampedArray): number {
-  expect(a.length).toBe(b.length);
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
-  return sum / a.length;
+  return readGeneratedImage(panel());
 }
 
 beforeAll(async () => {
-  fixture = await startAppFixture('/app/');
+  fixture = await openGenerateApp();
   ({ page, problems } = fixture);
-  await page.goto(`${fixture.app.url}?hub=${encodeURIComponent(fixture.hub.url)}`);
-  await page.getByRole('heading', { name: 'Generate', exact: true }).waitFor({ timeout: 60_000 });
 }, 90_000);
 
 afterAll(async () => {

@@ -5,12 +5,17 @@
  */
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AppFixture, startAppFixture } from './app-fixture.ts';
+import type { AppFixture } from './app-fixture.ts';
 import { type PageProblem, screenshot } from './browser.ts';
+import {
+  ADAPTER,
+  LORA_REPO,
+  MODEL_REPO,
+  meanAbsDiff,
+  openGenerateApp,
+  readGeneratedImage,
+} from './generate-helpers.ts';
 
-const MODEL_REPO = 'fixtures/tiny-sd15';
-const LORA_REPO = 'fixtures/sd15-kohya';
-const ADAPTER = 'sd15-kohya';
 /**
  * Mean absolute difference (0-255 per channel) a LoRA must cause. Two runs with the same seed and
  * no change are bit-identical (the schedule-0 case asserts exactly that), so any difference is the
@@ -25,37 +30,18 @@ let problems: PageProblem[];
 const panel = (): Locator => page.getByRole('region', { name: 'Generate' });
 const status = (): Locator => panel().getByLabel('Generation status');
 
-async function readImage(): Promise<Uint8ClampedArray> {
-  const canvas = panel().getByRole('img', { name: 'Generated image' });
-  await canvas.waitFor({ timeout: 120_000 });
-  const data = await canvas.evaluate((c) => {
-    const el = c as HTMLCanvasElement;
-    return Array.from(el.getContext('2d')!.getImageData(0, 0, el.width, el.height).data);
-  });
-  return Uint8ClampedArray.from(data);
-}
-
 async function generateImage(): Promise<Uint8ClampedArray> {
   await panel().getByRole('button', { name: 'Generate', exact: true }).click();
   await expect.poll(() => status().getAttribute('data-status'), { timeout: 120_000 }).toMatch(/done|error/);
   const alerts = await page.getByRole('alert').allTextContents();
   expect(alerts).toEqual([]);
   expect(await status().getAttribute('data-status')).toBe('done');
-  return readImage();
-}
-
-function meanAbsDiff(a: Uint8ClampedArray, b: Uint8ClampedArray): number {
-  expect(a.length).toBe(b.length);
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
-  return sum / a.length;
+  return readGeneratedImage(panel());
 }
 
 beforeAll(async () => {
-  fixture = await startAppFixture('/app/');
+  fixture = await openGenerateApp();
   ({ page, problems } = fixture);
-  await page.goto(`${fixture.app.url}?hub=${encodeURIComponent(fixture.hub.url)}`);
-  await page.getByRole('heading', { name: 'Generate', exact: true }).waitFor({ timeout: 60_000 });
 }, 90_000);
 
 afterAll(async () => {

@@ -1,0 +1,38 @@
+/**
+ * Helpers shared by the e2e tests that generate images in the built app: opening the app against
+ * the local Hub, reading the result canvas, and comparing pixels.
+ */
+import type { Locator } from 'playwright-core';
+import { expect } from 'vitest';
+import { type AppFixture, startAppFixture } from './app-fixture.ts';
+
+export const MODEL_REPO = 'fixtures/tiny-sd15';
+export const LORA_REPO = 'fixtures/sd15-kohya';
+export const ADAPTER = 'sd15-kohya';
+
+/** Starts the app fixture and opens the app pointed at the local Hub, ready to generate. */
+export async function openGenerateApp(): Promise<AppFixture> {
+  const fixture = await startAppFixture('/app/');
+  await fixture.page.goto(`${fixture.app.url}?hub=${encodeURIComponent(fixture.hub.url)}`);
+  await fixture.page.getByRole('heading', { name: 'Generate', exact: true }).waitFor({ timeout: 60_000 });
+  return fixture;
+}
+
+/** The RGBA pixels of the Generate panel's result canvas. */
+export async function readGeneratedImage(panel: Locator): Promise<Uint8ClampedArray> {
+  const canvas = panel.getByRole('img', { name: 'Generated image' });
+  await canvas.waitFor({ timeout: 120_000 });
+  const data = await canvas.evaluate((c) => {
+    const el = c as HTMLCanvasElement;
+    return Array.from(el.getContext('2d')!.getImageData(0, 0, el.width, el.height).data);
+  });
+  return Uint8ClampedArray.from(data);
+}
+
+/** Mean absolute difference, 0-255 per channel. */
+export function meanAbsDiff(a: Uint8ClampedArray, b: Uint8ClampedArray): number {
+  expect(a.length).toBe(b.length);
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+  return sum / a.length;
+}
