@@ -16,12 +16,12 @@ import type {
 import { LorafuseError } from '../../errors.ts';
 import type { HubOptions } from '../io/hub.ts';
 import { HubModelSource } from '../io/hub-model-source.ts';
-import { sessionAdapterManager } from '../pipeline/adapters/session-sink.ts';
 import type { AdapterManager } from '../pipeline/adapters.ts';
 import { defaultSize, generate } from '../pipeline/generate.ts';
 import { latentPreview } from '../pipeline/latent-preview.ts';
-import { type LoadedModel, loadModel } from '../pipeline/model.ts';
+import type { LoadedModel } from '../pipeline/model.ts';
 import { stepAdapterWeights } from '../pipeline/step-weights.ts';
+import { openModelRuntime } from './model-runtime.ts';
 
 export interface GenerationEngineDeps {
   /** Hub endpoint, token, fetch and cache of the engine. */
@@ -93,17 +93,18 @@ export function createGenerationEngine(deps: GenerationEngineDeps): GenerationEn
       manager = undefined;
       loaded.clear();
       await old?.release();
-      const m = await loadModel(src);
+      const runtime = await openModelRuntime(src);
+      const m = runtime.model;
       const [height, width] = defaultSize(m);
       model = m;
-      manager = sessionAdapterManager(m);
+      manager = runtime.adapters;
       return {
         repo: ref.repo,
         family: m.family,
         width,
         height,
         sizeMultiple: m.vaeScaleFactor,
-        backend: 'wasm',
+        backend: runtime.backend,
       };
     },
 
