@@ -13,6 +13,7 @@ import type { ComponentInventory } from '../core/graph/config/inventory.ts';
 import { findComponent, type ModelIndex, parseModelIndex } from '../core/graph/config/model-index.ts';
 import { parseUNetConfig, type UNetConfig } from '../core/graph/config/unet-config.ts';
 import { LocalFolderSource, type ModelSource, resolveModelSource } from '../core/io/model-source.ts';
+import { readModelJson } from '../core/io/read-model-json.ts';
 import { openSafetensors } from '../core/io/safetensors/reader.ts';
 import type { ByteSource } from '../core/io/safetensors/sources.ts';
 import { readSafetensors } from '../core/io/safetensors.ts';
@@ -95,21 +96,6 @@ async function openWeights(src: ModelSource, path: string): Promise<WeightReader
   };
 }
 
-async function readJson(src: ModelSource, path: string): Promise<unknown> {
-  const text = await src.readText(path);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new LorafuseError(
-      'config-invalid',
-      `${src.describe}: ${path} is not valid JSON (${(e as Error).message})`,
-      {
-        file: path,
-      },
-    );
-  }
-}
-
 function once<T>(f: () => Promise<T>): () => Promise<T> {
   let p: Promise<T> | undefined;
   return () => {
@@ -128,14 +114,17 @@ export async function openBaseModel(dirOrRepo: string): Promise<BaseModel> {
       { base: dirOrRepo },
     );
   }
-  const index = parseModelIndex(await readJson(src, 'model_index.json'), `${src.describe}/model_index.json`);
+  const index = parseModelIndex(
+    await readModelJson(src, 'model_index.json'),
+    `${src.describe}/model_index.json`,
+  );
   let unet: UNetConfig | null = null;
   const clip: Partial<Record<Component, ClipTextConfig>> = {};
   for (const name of COMPONENTS) {
     const entry = findComponent(index, name);
     if (!entry) continue;
     const path = `${name}/config.json`;
-    const json = await readJson(src, path);
+    const json = await readModelJson(src, path);
     if (name === 'unet') unet = parseUNetConfig(json, `${src.describe}/${path}`);
     else clip[name] = parseClipTextConfig(json, `${src.describe}/${path}`, entry.className);
   }

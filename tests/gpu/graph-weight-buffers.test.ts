@@ -5,7 +5,7 @@
  * Chromium), and the data equals the file's, bit for bit.
  */
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseClipTextConfig } from '../../src/core/graph/config/clip-config.ts';
 import { buildClipTextGraph } from '../../src/core/graph/nets/clip.ts';
 import { ortBufferSize } from '../../src/core/graph/runner/session.ts';
@@ -23,11 +23,17 @@ describe('weightBuffersFromSafetensors', () => {
     );
     const bytes = new Uint8Array(readFileSync(`${DIR}/model.safetensors`));
     const file = readSafetensors(bytes, 'model.safetensors');
-    const buffers = await weightBuffersFromSafetensors(
-      def,
-      await openSafetensors(bufferSource(bytes, 'x')),
-      device,
-    );
+    const reader = await openSafetensors(bufferSource(bytes, 'x'));
+    // Each weight is allocated once, at its padded size: no second buffer, no copy.
+    const created = vi.spyOn(device, 'createBuffer');
+    const encoders = vi.spyOn(device, 'createCommandEncoder');
+    let calls = { created: -1, encoders: -1 };
+    const buffers = await weightBuffersFromSafetensors(def, reader, device).finally(() => {
+      calls = { created: created.mock.calls.length, encoders: encoders.mock.calls.length };
+      created.mockRestore();
+      encoders.mockRestore();
+    });
+    expect(calls).toEqual({ created: def.weights.length, encoders: 0 });
     expect([...buffers.keys()].sort()).toEqual(def.weights.map((w) => w.name).sort());
     let oddSized = 0;
     for (const w of def.weights) {

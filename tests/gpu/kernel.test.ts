@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { declareKernel, launch } from '../../src/core/gpu/kernel.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { declareKernel, launch, submitEncoders } from '../../src/core/gpu/kernel.ts';
 import { pipelineCacheFor } from '../../src/core/gpu/pipeline-cache.ts';
 import { createStorageBuffer } from '../../src/core/gpu/storage-buffer.ts';
 import { LorafuseError } from '../../src/errors.ts';
@@ -98,6 +98,62 @@ describe('kernel declaration and launch', () => {
     await expect(
       launch(device, kernel, { module: 'm', dtype: 'f32', params: { n: 4, a: 1 }, buffers: { x: b, y: b } }),
     ).rejects.toMatchObject({ code: 'invalid-argument', details: { written: 'y', read: 'x' } });
+  });
+
+  it('1,000 launches into caller encoders create a bounded number of params buffers, one per pending launch', async () => {
+    const device = await getTestDevice();
+    const kernel = declare('test-axpy', AXPY);
+    const n = 8;
+    const xs = Float32Array.from({ length: n }, (_, i) => i + 1);
+    const x = createStorageBuffer(device, { label: 'pool-x', data: xs });
+    const y = createStorageBuffer(device, { label: 'pool-y', data: new Float32Array(n) });
+    const encoders = 100;
+    const perEncoder = 10;
+    const spy = vi.spyOn(device, 'createBuffer');
+    let sumA = 0;
+    try {
+      for (let e = 0; e < encoders; e++) {
+        const encoder = device.createCommandEncoder({ label: `pool-${e}` });
+        for (let i = 0; i < perEncoder; i++) {
+          // A distinct `a` per launch: two pending launches sharing a params buffer would change the sum.
+          const a = e * perEncoder + i + 1;
+          await launch(device, kernel, {
+            module: 'm',
+            dtype: 'f32',
+            params: { n, a },
+            buffers: { x, y },
+            encoder,
+          });
+          sumA += a;
+        }
+        submitEncoders(device, [encoder]);
+      }
+      expect(spy.mock.calls.length).toBeLessThanOrEqual(perEncoder);
+    } finally {
+      spy.mockRestore();
+    }
+    // y = sum(a) * x: integers below 2^24, so float32 holds every partial sum exactly.
+    expect(sumA).toBe((encoders * perEncoder * (encoders * perEncoder + 1)) / 2);
+    const got = new Float32Array(await readBuffer(device, y));
+    expect(Array.from(got)).toEqual(Array.from(xs, (v) => v * sumA));
+  });
+
+  it('launches that submit themselves reuse one params buffer', async () => {
+    const device = await getTestDevice();
+    const kernel = declare('test-axpy', AXPY);
+    const x = createStorageBuffer(device, { label: 'self-x', data: Float32Array.of(1, 2, 3, 4) });
+    const y = createStorageBuffer(device, { label: 'self-y', data: new Float32Array(4) });
+    const spy = vi.spyOn(device, 'createBuffer');
+    try {
+      for (let a = 1; a <= 100; a++) {
+        await launch(device, kernel, { module: 'm', dtype: 'f32', params: { n: 4, a }, buffers: { x, y } });
+      }
+      expect(spy.mock.calls.length).toBeLessThanOrEqual(1);
+    } finally {
+      spy.mockRestore();
+    }
+    const got = new Float32Array(await readBuffer(device, y));
+    expect(Array.from(got)).toEqual([1, 2, 3, 4].map((v) => v * 5050));
   });
 
   it('left no uncaptured GPU error (compile errors were captured by the scope)', () => {

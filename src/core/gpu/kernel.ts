@@ -2,8 +2,9 @@
  * A compute kernel is declared once: name, WGSL source, compile-time overrides, the `Params`
  * uniform descriptor, storage bindings, the dtypes it is compiled for and how it dispatches.
  * `declareKernel` checks the declaration against the shader text; `launch` is the one way to
- * run a kernel (pipeline from the cache, params packed, every object labelled `kernel:module`, a
- * buffer bound both for reading and for writing refused).
+ * run a kernel (pipeline from the cache, params packed into a pooled uniform buffer (see
+ * uniform-pool.ts), every object labelled `kernel:module`, a buffer bound both for reading and for
+ * writing refused).
  */
 import { LorafuseError } from '../../errors.ts';
 import { pipelineCacheFor } from './pipeline-cache.ts';
@@ -14,7 +15,10 @@ import {
   packParams,
   paramsLayout,
 } from './uniform-params.ts';
+import { uniformPoolFor } from './uniform-pool.ts';
 import { readWgslInterface } from './wgsl-interface.ts';
+
+export { submitEncoders } from './uniform-pool.ts';
 
 /** Storage access of a binding; the `Params` uniform is always binding 0. */
 export type BindingAccess = 'read' | 'read-write';
@@ -157,7 +161,10 @@ export interface LaunchArgs<
   buffers: { readonly [K in keyof B]: GPUBuffer | GPUBufferBinding };
   /** Overrides replacing the declared ones (each distinct set compiles its own pipeline). */
   overrides?: Partial<O>;
-  /** Encode into this encoder (the caller submits); without it, `launch` submits its own. */
+  /**
+   * Encode into this encoder; the caller submits it with `submitEncoders`, which returns the
+   * launch's params buffer to the pool. Without it, `launch` submits its own.
+   */
   encoder?: GPUCommandEncoder;
 }
 
@@ -210,16 +217,7 @@ export async function launch<
 
   checkNoAlias(kernel, args);
   const bytes = packParams(kernel.name, kernel.paramsLayout, args.params);
-  const uniform = device.createBuffer({
-    label: `${label}:params`,
-    size: bytes.byteLength,
-    usage: GPUBufferUsage.UNIFORM,
-    mappedAtCreation: true,
-  });
-  new Uint8Array(uniform.getMappedRange()).set(new Uint8Array(bytes));
-  uniform.unmap();
-
-  const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
+  const entries: GPUBindGroupEntry[] = [];
   for (const { name, binding } of kernel.storage) {
     const b = args.buffers[name];
     if (!b) {
@@ -235,6 +233,10 @@ export async function launch<
     }
     entries.push({ binding, resource: 'buffer' in b ? b : { buffer: b } });
   }
+  // Taken only now that every check passed: an error above leaves nothing held.
+  const pool = uniformPoolFor(device);
+  const uniform = pool.take(bytes, label);
+  entries.unshift({ binding: 0, resource: { buffer: uniform } });
   const bindGroup = device.createBindGroup({ label, layout, entries });
 
   const encoder = args.encoder ?? device.createCommandEncoder({ label });
@@ -243,8 +245,10 @@ export async function launch<
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
   pass.end();
-  if (!args.encoder) {
+  if (args.encoder) {
+    pool.hold(args.encoder, uniform);
+  } else {
     device.queue.submit([encoder.finish({ label })]);
-    uniform.destroy();
+    pool.give(uniform);
   }
 }

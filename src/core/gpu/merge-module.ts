@@ -32,6 +32,7 @@ import {
   planModuleMerge,
 } from './merge-plan.ts';
 import { createStorageBuffer } from './storage-buffer.ts';
+import { submitEncoders } from './uniform-pool.ts';
 import { type WeightDtype, weightWords } from './weight-words.ts';
 
 export interface MergeModuleArgs {
@@ -322,7 +323,7 @@ export async function mergeModule(device: GPUDevice, args: MergeModuleArgs): Pro
     const ctx: Ctx = { device, encoder, scratch, module: args.module };
     await encodeWeight(ctx, plan, args);
     await encodeBias(ctx, plan, args);
-    device.queue.submit([encoder.finish({ label: `merge:${args.module}` })]);
+    submitEncoders(device, [encoder]);
   } finally {
     // Destroying a buffer that submitted work still uses waits for that work (WebGPU semantics).
     scratch.destroy();

@@ -43,18 +43,12 @@ export interface DeltaOptions {
   source?: string;
 }
 
-/** The factor alpha/rank applies to the module's product (before strength). */
-export function moduleScale(m: AdapterModule): number {
-  switch (m.kind) {
-    case 'full':
-    case 'norm':
-      return 1;
-    case 'lokr':
-      if (lokrIsFull(m)) return 1;
-      break;
-    default:
-      break;
-  }
+/**
+ * Alpha as it applies to a ranked module (what `moduleScale` divides by the rank and what the
+ * writers store): a stored 0 means alpha = rank. A rank that is not positive or an alpha that is
+ * not finite is an error.
+ */
+export function effectiveAlpha(m: AdapterModule): number {
   if (!(m.rank > 0)) {
     throw new LorafuseError(
       'lora-invalid',
@@ -72,7 +66,22 @@ export function moduleScale(m: AdapterModule): number {
       { module: moduleId(m), keys: m.sourceKeys },
     );
   }
-  return (m.alpha === 0 ? m.rank : m.alpha) / m.rank;
+  return m.alpha === 0 ? m.rank : m.alpha;
+}
+
+/** The factor alpha/rank applies to the module's product (before strength). */
+export function moduleScale(m: AdapterModule): number {
+  switch (m.kind) {
+    case 'full':
+    case 'norm':
+      return 1;
+    case 'lokr':
+      if (lokrIsFull(m)) return 1;
+      break;
+    default:
+      break;
+  }
+  return effectiveAlpha(m) / m.rank;
 }
 
 /** The module's delta at strength 1 without DoRA, in the shape its factors imply. */

@@ -8,12 +8,7 @@ import { LorafuseError } from '../../../errors.ts';
 import type { SafetensorsFile, SafetensorsReader } from '../../io/safetensors.ts';
 import { f32ToF16, uploadAll } from '../../io/safetensors.ts';
 import type { GraphDef, WeightSpec } from '../dsl/builder.ts';
-import {
-  NetworkSession,
-  type NetworkSessionOptions,
-  ORT_BUFFER_ALIGNMENT,
-  ortBufferSize,
-} from './session.ts';
+import { NetworkSession, type NetworkSessionOptions, ORT_BUFFER_ALIGNMENT } from './session.ts';
 import { weightDtypeOf } from './weight-dtype.ts';
 
 export interface LoadedWeights {
@@ -85,9 +80,9 @@ export async function sessionFromSafetensors(
 /**
  * Uploads every weight `def` needs from `reader` into a new GPUBuffer on `device` (the graph's
  * weight dtype: float32, or float16 as 'f16-packed', which is plain little-endian halves;
- * STORAGE | COPY_SRC | COPY_DST, size padded to ORT_BUFFER_ALIGNMENT), after checking names and
- * shapes against the graph. The buffers are the caller's: a session only reads them. Nothing is
- * left allocated on failure.
+ * STORAGE | COPY_SRC | COPY_DST, allocated at `ortBufferSize`: padded to ORT_BUFFER_ALIGNMENT
+ * with zeros after the data), after checking names and shapes against the graph. The buffers are
+ * the caller's: a session only reads them. Nothing is left allocated on failure.
  */
 export async function weightBuffersFromSafetensors(
   def: GraphDef,
@@ -97,31 +92,9 @@ export async function weightBuffersFromSafetensors(
   checkWeights(def, reader);
   const used = new Set(def.weights.map((w) => w.name));
   const dtype = weightDtypeOf(def) === 'float16' ? 'f16-packed' : 'f32';
-  const buffers = await uploadAll(device, reader, { dtype, filter: (info) => used.has(info.name) });
-  const padded = new Map<string, GPUBuffer>();
-  try {
-    for (const [name, buffer] of buffers) padded.set(name, padForOrt(device, buffer));
-  } catch (e) {
-    for (const b of [...buffers.values(), ...padded.values()]) b.destroy();
-    throw e;
-  }
-  return padded;
-}
-
-/**
- * `buffer` itself when its size is a multiple of ORT_BUFFER_ALIGNMENT, else a copy in a buffer
- * padded to it (zeros after the data; `buffer` is destroyed). Small tensors only (biases, norms).
- */
-export function padForOrt(device: GPUDevice, buffer: GPUBuffer): GPUBuffer {
-  if (buffer.size % ORT_BUFFER_ALIGNMENT === 0) return buffer;
-  const padded = device.createBuffer({
-    label: buffer.label,
-    size: ortBufferSize(buffer.size),
-    usage: buffer.usage,
+  return uploadAll(device, reader, {
+    dtype,
+    alignment: ORT_BUFFER_ALIGNMENT,
+    filter: (info) => used.has(info.name),
   });
-  const encoder = device.createCommandEncoder({ label: `pad ${buffer.label}` });
-  encoder.copyBufferToBuffer(buffer, 0, padded, 0, buffer.size);
-  device.queue.submit([encoder.finish()]);
-  buffer.destroy();
-  return padded;
 }

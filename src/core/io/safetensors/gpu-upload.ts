@@ -5,7 +5,8 @@
  * - `f32`: every dtype is converted to float32 (F32 bytes go up untouched).
  * - `f16-packed`: IEEE halves, two per u32 word (element 2i in the low 16 bits, as WGSL's
  *   `unpack2x16float` reads them); F16 bytes go up untouched, others are rounded to nearest even.
- * Buffer sizes are multiples of 4 (an odd half count gets a zero pad) and at least 4.
+ * Buffer sizes are multiples of 4 (an odd half count gets a zero pad) and at least 4, or of a
+ * larger `alignment` (onnxruntime-web's 16 bytes) with a zero tail.
  */
 import { LorafuseError } from '../../../errors.ts';
 import { f32ToF16, toFloat32 } from './convert.ts';
@@ -25,16 +26,18 @@ export interface UploadOptions {
   label?: string;
   /** Defaults to STORAGE | COPY_SRC | COPY_DST. */
   usage?: number;
+  /** Buffer sizes are rounded up to a multiple of this (default 4); the tail stays zero. */
+  alignment?: number;
   /** Source bytes read per chunk (default 16 MiB). */
   chunkBytes?: number;
   /** Called after each chunk with the tensor's source bytes done so far. */
   onChunk?: (bytesDone: number) => void;
 }
 
-/** Size in bytes of the GPU buffer holding `count` elements as `dtype`. */
-export function uploadedByteSize(count: number, dtype: UploadDtype): number {
+/** Size in bytes of the GPU buffer holding `count` elements as `dtype`, a multiple of `alignment`. */
+export function uploadedByteSize(count: number, dtype: UploadDtype, alignment = 4): number {
   const bytes = dtype === 'f32' ? count * 4 : Math.ceil(count / 2) * 4;
-  return Math.max(4, bytes);
+  return Math.max(alignment, Math.ceil(bytes / alignment) * alignment);
 }
 
 /** Chunk data ready for writeBuffer: a Uint8Array whose length is a multiple of 4. */
@@ -97,7 +100,7 @@ export async function uploadTensor(
     device,
     {
       label: opts.label ?? name,
-      size: uploadedByteSize(count, dtype),
+      size: uploadedByteSize(count, dtype, opts.alignment),
       usage: opts.usage ?? GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     },
     reader.fileName,
@@ -140,6 +143,7 @@ export interface UploadAllOptions {
   /** One dtype for all, or chosen per tensor. */
   dtype?: UploadDtype | ((info: TensorInfo) => UploadDtype);
   usage?: number;
+  alignment?: number;
   chunkBytes?: number;
 }
 
@@ -171,6 +175,7 @@ export async function uploadAll(
       const buffer = await uploadTensor(device, reader, info.name, {
         dtype,
         usage: opts.usage,
+        alignment: opts.alignment,
         chunkBytes: opts.chunkBytes,
         onChunk: report,
       });

@@ -24,7 +24,8 @@ import { flatten } from '../formats/kohya-index.ts';
 import { ldmBlockNames, toLdmPath } from '../formats/ldm-names.ts';
 import { LYCORIS_SUFFIXES } from '../formats/lycoris.ts';
 import { numel } from '../math/tensor.ts';
-import { effectiveAlpha, loraFactorShapes, mostCommon, type WriteOptions } from './peft.ts';
+import { effectiveAlpha } from '../merge-cpu.ts';
+import { loraFactorShapes, mostCommon, type WriteOptions } from './peft.ts';
 import { roleOfKind, suffixFor } from './suffix.ts';
 
 export type ModelFamily = 'sd' | 'sdxl';

@@ -22,16 +22,12 @@ import {
 } from '../adapter.ts';
 import { PEFT_METADATA_KEY, PEFT_SUFFIXES } from '../formats/peft.ts';
 import { numel } from '../math/tensor.ts';
+import { effectiveAlpha } from '../merge-cpu.ts';
 import { suffixFor } from './suffix.ts';
 
 export interface WriteOptions {
   /** The base model's modules per component: factor shapes follow the target layer (Linear vs conv). */
   inventories?: Partial<Record<Component, ComponentInventory>>;
-}
-
-/** alpha as it applies (absent or 0 in the file means alpha = rank). */
-export function effectiveAlpha(m: AdapterModule): number {
-  return m.alpha === 0 || !Number.isFinite(m.alpha) ? m.rank : m.alpha;
 }
 
 /** The most frequent value, the first seen winning a tie (what `collections.Counter.most_common` does). */

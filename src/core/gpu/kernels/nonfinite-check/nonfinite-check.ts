@@ -3,7 +3,7 @@
  * produced a non-finite value is refused with the module named instead of poisoning an image.
  */
 import { LorafuseError } from '../../../../errors.ts';
-import { declareKernel, launch } from '../../kernel.ts';
+import { declareKernel, launch, submitEncoders } from '../../kernel.ts';
 import { createStorageBuffer } from '../../storage-buffer.ts';
 import source from './nonfinite-check.wgsl?raw';
 
@@ -60,7 +60,7 @@ export async function countNonfinite(device: GPUDevice, args: NonfiniteCheckArgs
       encoder,
     });
     encoder.copyBufferToBuffer(result, 0, readback, 0, result.size);
-    device.queue.submit([encoder.finish({ label })]);
+    submitEncoders(device, [encoder]);
     await readback.mapAsync(GPUMapMode.READ);
     const [nan, inf, first] = new Uint32Array(readback.getMappedRange().slice(0));
     readback.unmap();
