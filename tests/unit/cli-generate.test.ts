@@ -124,6 +124,22 @@ describe('lorafuse generate without LoRA', () => {
     expect(samePixels(other.png, base.png)).toBe(false);
   });
 
+  it('--emphasis and --long-prompts: a short prompt without brackets gives the same pixels; (word:1.5) changes them', async () => {
+    const both = await gen([
+      ...COMMON,
+      '--negative',
+      'blurry',
+      '--guidance',
+      '5',
+      '--emphasis',
+      '--long-prompts',
+    ]);
+    expect(samePixels(both.png, base.png)).toBe(true);
+    const args = [...COMMON.slice(0, 3), 'a photo of a (cat:1.5)', ...COMMON.slice(4), '--guidance', '5'];
+    const emphasized = await gen([...args, '--negative', 'blurry', '--emphasis']);
+    expect(samePixels(emphasized.png, base.png)).toBe(false);
+  });
+
   it('refuses bad options by name', async () => {
     const cases: [string[], RegExp][] = [
       [['--size', '17x16'], /invalid-argument.*width must be a positive multiple of 2/],

@@ -1,8 +1,9 @@
 /**
  * `lorafuse generate --model DIR_OR_REPO [--lora SOURCE[:W]]... --prompt P [--negative N]
  * [--steps N] [--seed S] [--guidance G] [--scheduler KIND] [--size WxH] [--schedule NAME=SPEC]...
- * [--threads N] -o out.png`: text to image on the CPU path (onnxruntime-web wasm), with LoRA
- * adapters merged into the networks' weights by the adapter manager.
+ * [--threads N] [--emphasis] [--long-prompts] -o out.png`: text to image on the CPU path
+ * (onnxruntime-web wasm), with LoRA adapters merged into the networks' weights by the adapter
+ * manager.
  *
  * - `--model` (alias `--base`): a diffusers pipeline folder or Hub repo id.
  * - `--lora SOURCE[:W]` (lora-source.ts): a local file, `REPO/FILE.safetensors` or a `REPO` with
@@ -14,6 +15,9 @@
  *   the text encoders run once, before step 0, at the step-0 value.
  * - The scheduler defaults to the model's `scheduler_config.json`; a class lorafuse does not
  *   implement (PNDM, LMS, ...) runs as Euler on the same config, and the command says so.
+ * - `--emphasis`: A1111 prompt emphasis, `(word)` x1.1, `[word]` /1.1, `(word:1.3)`, `\(` a
+ *   literal bracket; `--long-prompts`: prompts past 75 tokens are encoded in 75-token chunks
+ *   rather than cut (prompt-weighting.ts). Both off by default, as in Diffusers.
  * - The size defaults to the model's (`unet.sample_size * vae_scale_factor`); the seed to a random
  *   one, printed.
  * - The PNG carries every setting as A1111's `parameters` text (generation-params.ts), so it can
@@ -51,7 +55,8 @@ import { parseWeighted } from './merge.ts';
 const USAGE =
   'usage: lorafuse generate --model DIR_OR_REPO [--lora SOURCE[:W]]... --prompt P [--negative N] ' +
   '[--steps N] [--seed S] [--guidance G] [--scheduler ' +
-  `${SCHEDULER_KINDS.join('|')}] [--size WxH] [--schedule NAME=SPEC]... [--threads N] -o out.png`;
+  `${SCHEDULER_KINDS.join('|')}] [--size WxH] [--schedule NAME=SPEC]... [--threads N] [--emphasis] ` +
+  '[--long-prompts] -o out.png';
 
 /** Diffusers' StableDiffusionPipeline defaults. */
 const DEFAULT_STEPS = 50;
@@ -233,6 +238,8 @@ const OPTIONS = {
   size: { type: 'string' },
   schedule: { type: 'string', multiple: true, default: [] },
   threads: { type: 'string' },
+  emphasis: { type: 'boolean', default: false },
+  'long-prompts': { type: 'boolean', default: false },
   output: { type: 'string', short: 'o' },
 } satisfies ParseArgsOptionsConfig;
 
@@ -332,6 +339,8 @@ export async function run(args: string[]): Promise<number> {
         width,
         height,
         scheduler: kind ? { kind } : {},
+        emphasis: values.emphasis,
+        longPrompts: values['long-prompts'],
       },
       {
         onStep: async ({ step }) => {

@@ -12,9 +12,11 @@ import { type DenoiseOptions, denoise, throwIfAborted } from './denoise.ts';
 import type { LoadedModel } from './model.ts';
 import { createNoiseGenerator } from './noise.ts';
 import { encodePrompt } from './prompt-encoding.ts';
+import type { PromptOptions } from './prompt-weighting.ts';
 import { createScheduler, type SchedulerKind, type SchedulerOverride } from './schedulers/index.ts';
 
-export interface GenerateRequest {
+/** `emphasis` and `longPrompts` (A1111 prompt syntax, both off by default): see prompt-weighting.ts. */
+export interface GenerateRequest extends PromptOptions {
   prompt: string;
   /** Undefined or '' for none. */
   negativePrompt?: string;
@@ -116,6 +118,8 @@ export async function generate(
     guided,
     width,
     height,
+    emphasis: req.emphasis,
+    longPrompts: req.longPrompts,
   });
 
   const generator = createNoiseGenerator(req.seed);

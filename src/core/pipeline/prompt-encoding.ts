@@ -6,10 +6,20 @@
  *   (original size, crop top-left (0, 0), target size). With guidance and no negative prompt,
  *   `force_zeros_for_empty_prompt` makes the negative embeddings (and pooled) zeros.
  * With guidance the batch is [negative, positive] (Diffusers' `torch.cat([neg, pos])`).
+ * Optional, off by default: A1111 emphasis and long prompts (`emphasis`, `longPrompts`; see
+ * prompt-weighting.ts).
  */
 import * as ort from 'onnxruntime-web';
 import { downloadOutput } from '../graph/runner/session.ts';
 import type { LoadedModel, LoadedTextEncoder } from './model.ts';
+import {
+  applyEmphasis,
+  emptyChunk,
+  type PromptChunk,
+  type PromptOptions,
+  type PromptTokens,
+  promptChunks,
+} from './prompt-weighting.ts';
 
 export interface EncoderOutputs {
   lastHiddenState: Float32Array;
@@ -39,7 +49,7 @@ export interface PromptConditioning {
   truncated: string[];
 }
 
-export interface EncodePromptRequest {
+export interface EncodePromptRequest extends PromptOptions {
   prompt: string;
   /** Undefined or '' means none (SDXL then uses zero embeddings when `force_zeros_for_empty_prompt`). */
   negativePrompt?: string;
@@ -100,6 +110,11 @@ interface OneText {
 async function encodeText(model: LoadedModel, ids: number[][]): Promise<OneText> {
   const outs: EncoderOutputs[] = [];
   for (const [i, enc] of model.textEncoders.entries()) outs.push(await runTextEncoder(enc, ids[i]!));
+  return combineOutputs(model, outs);
+}
+
+/** The pipeline's conditioning from each encoder's outputs on one row. */
+function combineOutputs(model: LoadedModel, outs: EncoderOutputs[]): OneText {
   const first = outs[0]!;
   if (model.family === 'sd') {
     return { embeds: first.lastHiddenState, sequence: first.sequence, dim: first.hidden };
@@ -113,27 +128,107 @@ async function encodeText(model: LoadedModel, ids: number[][]): Promise<OneText>
   };
 }
 
+/**
+ * Emphasis and long prompts (prompt-weighting.ts): per encoder, each chunk row is encoded, its
+ * hidden states weighted, and the chunks concatenated along the sequence; SDXL's pooled output
+ * is the first chunk's. The prompt and the negative prompt get the same number of chunks: the
+ * shorter is padded with the empty prompt's row (A1111's `pad_cond_uncond`; the UNet runs both in
+ * one batch). With guidance off only the prompt's chunks count.
+ */
+async function encodeWeightedTexts(
+  model: LoadedModel,
+  req: EncodePromptRequest,
+  negativeText: string,
+  encodeNegative: boolean,
+): Promise<EncodedTexts> {
+  const tokenizers = model.textEncoders.map((e) => e.tokenizer);
+  const pos = tokenizers.map((t) => promptChunks(t, req.prompt, req));
+  const neg = tokenizers.map((t) => promptChunks(t, negativeText, req));
+  const count = Math.max(...[...pos, ...(encodeNegative ? neg : [])].map((p) => p.chunks.length));
+  const rows = (p: PromptTokens[]) =>
+    p.map((x, i) => [
+      ...x.chunks,
+      ...Array.from({ length: count - x.chunks.length }, () => emptyChunk(tokenizers[i]!)),
+    ]);
+  const encodeRows = async (perEncoder: PromptChunk[][]): Promise<OneText> => {
+    const parts: OneText[] = [];
+    for (let c = 0; c < count; c++) {
+      const outs: EncoderOutputs[] = [];
+      for (const [i, enc] of model.textEncoders.entries()) {
+        const row = perEncoder[i]![c]!;
+        const o = await runTextEncoder(enc, row.ids);
+        outs.push({
+          ...o,
+          lastHiddenState: applyEmphasis(o.lastHiddenState, row.weights, o.hidden),
+          penultimateHiddenState: applyEmphasis(o.penultimateHiddenState, row.weights, o.hidden),
+        });
+      }
+      parts.push(combineOutputs(model, outs));
+    }
+    const first = parts[0]!;
+    return {
+      ...first,
+      embeds: stackRows(parts.map((p) => p.embeds)),
+      sequence: parts.reduce((s, p) => s + p.sequence, 0),
+    };
+  };
+  const posRows = rows(pos);
+  const negRows = rows(neg).map((r) => r.slice(0, count));
+  return {
+    positive: await encodeRows(posRows),
+    ...(encodeNegative ? { negative: await encodeRows(negRows) } : {}),
+    promptIds: posRows.map((r) => r.flatMap((c) => c.ids)),
+    negativeIds: negRows.map((r) => r.flatMap((c) => c.ids)),
+    truncated: tokenizers.map((t, i) => t.decode(pos[i]!.truncatedIds)),
+  };
+}
+
+interface EncodedTexts {
+  positive: OneText;
+  negative?: OneText;
+  promptIds: number[][];
+  negativeIds: number[][];
+  truncated: string[];
+}
+
+/** Diffusers' encoding: one row per encoder, cut at the tokenizer's max length. */
+async function encodeTexts(
+  model: LoadedModel,
+  prompt: string,
+  negativeText: string,
+  encodeNegative: boolean,
+): Promise<EncodedTexts> {
+  const encoded = model.textEncoders.map((e) => e.tokenizer.encode(prompt));
+  const promptIds = encoded.map((e) => e.ids);
+  const negativeIds = model.textEncoders.map((e) => e.tokenizer.encode(negativeText).ids);
+  const truncated = model.textEncoders.map((e, i) => e.tokenizer.decode(encoded[i]!.truncatedIds));
+  return {
+    positive: await encodeText(model, promptIds),
+    ...(encodeNegative ? { negative: await encodeText(model, negativeIds) } : {}),
+    promptIds,
+    negativeIds,
+    truncated,
+  };
+}
+
 export async function encodePrompt(
   model: LoadedModel,
   req: EncodePromptRequest,
 ): Promise<PromptConditioning> {
   const negativeText = req.negativePrompt ?? '';
-  const encoded = model.textEncoders.map((e) => e.tokenizer.encode(req.prompt));
-  const promptIds = encoded.map((e) => e.ids);
-  const negativeIds = model.textEncoders.map((e) => e.tokenizer.encode(negativeText).ids);
-  const truncated = model.textEncoders.map((e, i) => e.tokenizer.decode(encoded[i]!.truncatedIds));
-
-  const positive = await encodeText(model, promptIds);
-  let negative: OneText | undefined;
-  if (req.guided) {
-    negative =
-      model.forceZerosForEmptyPrompt && negativeText === ''
-        ? {
-            ...positive,
-            embeds: new Float32Array(positive.embeds.length),
-            ...(positive.pooled ? { pooled: new Float32Array(positive.pooled.length) } : {}),
-          }
-        : await encodeText(model, negativeIds);
+  const zeroNegative = model.forceZerosForEmptyPrompt && negativeText === '';
+  const encodeNegative = req.guided && !zeroNegative;
+  const { positive, promptIds, negativeIds, truncated, ...encoded } =
+    req.emphasis || req.longPrompts
+      ? await encodeWeightedTexts(model, req, negativeText, encodeNegative)
+      : await encodeTexts(model, req.prompt, negativeText, encodeNegative);
+  let negative = encoded.negative;
+  if (req.guided && zeroNegative) {
+    negative = {
+      ...positive,
+      embeds: new Float32Array(positive.embeds.length),
+      ...(positive.pooled ? { pooled: new Float32Array(positive.pooled.length) } : {}),
+    };
   }
   const rows = negative ? [negative, positive] : [positive];
   const out: PromptConditioning = {
