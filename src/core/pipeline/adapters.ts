@@ -9,8 +9,11 @@
  *
  * What the networks run (DESIGN.md decision 3): per module `W = W0 + sum_i c_i dW_i` over the live
  * adapters, `c_i = weight_i * blockMultiplier * scale`, alpha/rank inside dW (per module, as kohya
- * and A1111 apply it). `W0` is the base plus whatever is fused. Effective weights go to the
- * `WeightSink`s; only modules whose terms changed are recomputed (weight-store.ts).
+ * and A1111 apply it). `W0` is the base plus whatever is fused. The weights live in an
+ * `AdapterStore` (adapters/adapter-store.ts): the CPU store (weight-store.ts: float32 arrays written
+ * to `WeightSink`s, the wasm path and the CLI) by default, or the GPU store (gpu-weights.ts:
+ * GPUBuffers merged by the WGSL kernels and bound into WebGPU sessions). Only modules whose terms
+ * changed are recomputed.
  *
  * Where lorafuse deliberately differs from Diffusers (fixtures README):
  * 1. `fuseLora({loraScale})` folds the chosen adapters' contribution at `weight * loraScale` into
@@ -40,6 +43,7 @@ import {
 import type { BaseParams } from '../lora/merge-cpu.ts';
 import type { MergeBackend } from '../lora/merge-fast/merge-backend.ts';
 import type { LoraTarget } from '../lora/target.ts';
+import type { AdapterStore, ModuleBase, ModuleWeights, StoreCounters } from './adapters/adapter-store.ts';
 import { type AdapterWeightInput, parseAdapterWeights, UNIT_WEIGHTS } from './adapters/adapter-weights.ts';
 import { exportFused, type StateDictReader } from './adapters/export-fused.ts';
 import { padModule, refuseOverTargetRank, swapInto } from './adapters/hotswap.ts';
@@ -57,22 +61,16 @@ import {
   type Slot,
   type State,
 } from './adapters/state.ts';
-import {
-  type ModuleWeights,
-  type StoreStats,
-  type StoreTransaction,
-  storeId,
-  type WeightSink,
-  WeightStore,
-} from './adapters/weight-store.ts';
+import { storeId, type WeightSink, WeightStore } from './adapters/weight-store.ts';
 import { type AddWeightedAdapterOptions, canonicalOf, combineLoaded } from './adapters/weighted-adapter.ts';
 
+export type { AdapterStore, ModuleWeights, StoreCounters } from './adapters/adapter-store.ts';
 export type { AdapterWeightInput } from './adapters/adapter-weights.ts';
 export type { UNetBlockWeightsInput } from './adapters/block-weights.ts';
 export type { StateDictReader } from './adapters/export-fused.ts';
 export type { LoraSource, OpenRepo, RepoReader } from './adapters/lora-source.ts';
 export type { SaveFormat, SaveLoraOptions } from './adapters/save-adapter.ts';
-export type { StoreStats, WeightSink } from './adapters/weight-store.ts';
+export type { WeightSink } from './adapters/weight-store.ts';
 export type { AddWeightedAdapterOptions } from './adapters/weighted-adapter.ts';
 
 /** The base model's parameters of one module (weight, and bias when it has one), float32. */
@@ -88,14 +86,25 @@ export interface BaseWeightSource {
 export interface AdapterManagerOptions {
   /** Module names and shapes LoRA files are converted and validated against. */
   target: LoraTarget;
-  /** Base weights of the modules adapters touch (read once per module, when first touched). */
-  base: BaseWeightSource;
+  /**
+   * Base weights of the modules adapters touch (read once per module, when first touched), for
+   * the CPU store; its `stateDict` also serves `exportFusedWeights`. Not needed with `store`.
+   */
+  base?: BaseWeightSource;
+  /**
+   * Where the weights live and merges run (e.g. the GPU store, which reads its own bases). Default:
+   * a CPU store on `base`, `merge` and `sinks`.
+   */
+  store?: AdapterStore;
+  /** Every parameter by state-dict key, for `exportFusedWeights` (default: `base.stateDict`). */
+  stateDict?: StateDictReader;
   /** Opens a Hub-shaped repo for `loadLoraWeights({repo})`. */
   openRepo?: OpenRepo;
+  /** CPU store only: where effective weights go. */
   sinks?: WeightSink[];
   /**
-   * The CPU merge backend (lora/merge-fast, `createMergeBackend()`); default none: merge-cpu's
-   * scalar oracle. The manager does not dispose it.
+   * CPU store only: the merge backend (lora/merge-fast, `createMergeBackend()`); default none:
+   * merge-cpu's scalar oracle. The manager does not dispose it.
    */
   merge?: MergeBackend;
 }
@@ -131,7 +140,11 @@ export interface ExportFusedOptions {
 }
 
 /** A state change: edits the draft, records store steps, may queue work for after the commit. */
-type Mutation = (draft: State, tx: StoreTransaction, afterCommit: (f: () => void) => void) => void;
+type Mutation = (
+  draft: State,
+  tx: ReturnType<AdapterStore['begin']>,
+  afterCommit: (f: () => void) => void,
+) => void;
 
 function invalid(message: string, details: Record<string, unknown> = {}): LorafuseError {
   return new LorafuseError('invalid-argument', message, details);
@@ -145,29 +158,54 @@ function finiteNumber(v: unknown, what: string): number {
 
 export class AdapterManager {
   private state: State = emptyState();
-  private readonly store: WeightStore;
+  private readonly store: AdapterStore;
+  private readonly stateDict: StateDictReader | undefined;
   /** Serialises state changes: each runs alone, on the state the previous one committed. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly target: LoraTarget;
-  private readonly base: BaseWeightSource;
   private readonly openRepo: OpenRepo | undefined;
   private nextUid = 1;
 
   constructor(options: AdapterManagerOptions) {
     this.target = options.target;
-    this.base = options.base;
     this.openRepo = options.openRepo;
-    this.store = new WeightStore(options.merge ?? null);
-    for (const s of options.sinks ?? []) this.store.addSink(s);
+    this.stateDict = options.stateDict ?? options.base?.stateDict?.bind(options.base);
+    if (options.store) {
+      if (options.sinks?.length || options.merge) {
+        throw invalid(
+          'AdapterManager: sinks and merge configure the default CPU store; give them to your store instead.',
+        );
+      }
+      this.store = options.store;
+    } else {
+      if (!options.base) throw invalid('AdapterManager: give a base weight source (base) or a store.');
+      const cpu = new WeightStore(options.merge ?? null, options.base);
+      for (const s of options.sinks ?? []) cpu.addSink(s);
+      this.store = cpu;
+    }
   }
 
-  /** Where effective weights go from now on (existing ones are not replayed). */
+  /** Where the weights live: 'cpu' (float32 arrays) or 'gpu' (GPUBuffers). */
+  get storeKind(): 'cpu' | 'gpu' {
+    return this.store.kind;
+  }
+
+  /** CPU store only: where effective weights go from now on (existing ones are not replayed). */
   addSink(sink: WeightSink): void {
-    this.store.addSink(sink);
+    this.cpuStore('addSink').addSink(sink);
   }
 
-  get stats(): Readonly<StoreStats> {
+  get stats(): Readonly<StoreCounters> {
     return this.store.stats;
+  }
+
+  private cpuStore(op: string): WeightStore {
+    if (this.store instanceof WeightStore) return this.store;
+    throw new LorafuseError(
+      'not-implemented',
+      `AdapterManager.${op} reads CPU weights synchronously; this manager keeps them on the GPU. Use readModuleWeights.`,
+      { op },
+    );
   }
 
   // ---- queries -------------------------------------------------------------------------------
@@ -205,14 +243,25 @@ export class AdapterManager {
     return out;
   }
 
-  /** What the network runs for a module an adapter touches (undefined: the model's own weights). */
+  /**
+   * CPU store only: what the network runs for a module an adapter touches (undefined: the model's
+   * own weights). The store's own array: read it, do not write.
+   */
   effectiveWeight(component: Component, module: string): BaseParams | undefined {
-    return this.store.get(storeId(component, module))?.effective;
+    return this.cpuStore('effectiveWeight').get(storeId(component, module))?.effective;
   }
 
-  /** Base, fused and effective weights of a touched module (undefined when no adapter touches it). */
+  /** CPU store only: base, fused and effective weights of a touched module (undefined when untouched). */
   moduleWeights(component: Component, module: string): ModuleWeights | undefined {
-    return this.store.get(storeId(component, module));
+    return this.cpuStore('moduleWeights').get(storeId(component, module));
+  }
+
+  /**
+   * Base, fused and effective weights of a touched module as float32 CPU arrays, on either store
+   * (the GPU store reads its buffers back); undefined when no adapter touches the module.
+   */
+  async readModuleWeights(component: Component, module: string): Promise<ModuleWeights | undefined> {
+    return this.exclusive(() => this.store.read(storeId(component, module)));
   }
 
   /**
@@ -237,8 +286,7 @@ export class AdapterManager {
 
   /** The base plus what is fused into it (live adapters not included): Diffusers' `module.weight` after fuse. */
   async fusedWeight(component: Component, module: string): Promise<BaseParams> {
-    const held = this.store.get(storeId(component, module));
-    return held ? held.base : await this.base.read(component, module);
+    return this.exclusive(() => this.store.readFused(component, module));
   }
 
   // ---- state changes ---------------------------------------------------------------------------
@@ -305,7 +353,8 @@ export class AdapterManager {
 
   async deleteAdapters(names: string | readonly string[]): Promise<void> {
     const list = typeof names === 'string' ? [names] : [...names];
-    return this.transact((d) => {
+    return this.transact((d, _tx, afterCommit) => {
+      afterCommit(() => this.store.prune());
       this.requireLoaded(list, 'deleteAdapters');
       for (const n of list) {
         d.adapters.delete(n);
@@ -318,7 +367,8 @@ export class AdapterManager {
 
   /** Removes every adapter; what is fused stays in the base (Diffusers' fuse-then-unload recipe). */
   async unloadLoraWeights(): Promise<void> {
-    return this.transact((d, tx) => {
+    return this.transact((d, tx, afterCommit) => {
+      afterCommit(() => this.store.prune());
       d.adapters.clear();
       d.weights.clear();
       d.active = [];
@@ -390,11 +440,11 @@ export class AdapterManager {
   ): Promise<Partial<Record<Component, Uint8Array>>> {
     const components = options.components && this.checkComponents(options.components, 'exportFusedWeights');
     return this.exclusive(() =>
-      exportFused(this.target, this.base.stateDict?.bind(this.base), components, (c) => {
+      exportFused(this.target, this.stateDict, components, async (c) => {
         const held = new Map<string, BaseParams>();
         for (const id of this.store.ids()) {
-          const w = this.store.get(id)!;
-          if (w.component === c) held.set(w.module, w.base);
+          const info = this.store.info(id);
+          if (info?.component === c) held.set(info.module, await this.store.readFused(c, info.module));
         }
         return held;
       }),
@@ -407,7 +457,7 @@ export class AdapterManager {
       for (const c of components) {
         d.fused.delete(c);
         for (const id of this.store.ids()) {
-          if (this.store.get(id)?.component === c) tx.unfuse(id);
+          if (this.store.info(id)?.component === c) tx.unfuse(id);
         }
       }
     });
@@ -428,10 +478,11 @@ export class AdapterManager {
       // while a change commits, and a module is read only while no adapter has written it.
       const rank = this.state.hotswapRank;
       if (rank !== null) refuseOverTargetRank(modules, rank, file);
-      const bases = new Map<string, BaseParams>();
+      const bases = new Map<string, ModuleBase>();
       for (const m of modules) {
         const id = moduleId(m);
-        if (!this.store.has(id) && !bases.has(id)) bases.set(id, await this.base.read(m.component, m.module));
+        if (!this.store.has(id) && !bases.has(id))
+          bases.set(id, await this.store.readBase(m.component, m.module));
       }
       const name = loadName(this.state.adapters, options, hotswap);
       if (hotswap) await this.commitHotswap(name, file, modules);
@@ -466,7 +517,7 @@ export class AdapterManager {
     for (const f of after) f();
   }
 
-  private refreshTerms(d: State, tx: StoreTransaction): void {
+  private refreshTerms(d: State, tx: ReturnType<AdapterStore['begin']>): void {
     const live = liveTerms(d);
     const referenced = referencedModules(d);
     for (const id of new Set([...this.store.ids(), ...referenced])) {
@@ -510,7 +561,7 @@ export class AdapterManager {
     name: string,
     file: string,
     modules: AdapterModule[],
-    bases: Map<string, BaseParams>,
+    bases: Map<string, ModuleBase>,
   ): Promise<void> {
     const slots = new Map<string, Slot>();
     for (const m of modules) {
@@ -583,6 +634,7 @@ export class AdapterManager {
     const t = this.state.hotswapRank;
     return this.transactNow((d, _tx, afterCommit) => {
       d.adapters.set(name, ad);
+      afterCommit(() => this.store.prune());
       if (t === null) return;
       // Writes into the store-owned buffers only after the commit (the old values were live until then).
       afterCommit(() => {

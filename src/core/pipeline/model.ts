@@ -13,14 +13,16 @@ import { type ModelConfigs, parseModelConfigs } from '../graph/config/model-conf
 import { findComponent } from '../graph/config/model-index.ts';
 import type { UNetConfig } from '../graph/config/unet-config.ts';
 import type { VaeConfig } from '../graph/config/vae-config.ts';
-import type { GraphDef } from '../graph/dsl/builder.ts';
+import type { GraphDef, WeightDType } from '../graph/dsl/builder.ts';
 import { buildClipTextGraph } from '../graph/nets/clip.ts';
 import { buildUNetGraph } from '../graph/nets/unet.ts';
 import { buildVaeDecoderGraph } from '../graph/nets/vae.ts';
+import { gpuSessionFromSafetensors, type WebGpuSessionOptions } from '../graph/runner/gpu-session.ts';
 import type { NetworkSession, NetworkSessionOptions } from '../graph/runner/session.ts';
 import { sessionFromSafetensors } from '../graph/runner/weights.ts';
 import type { ModelSource } from '../io/model-source.ts';
-import { readSafetensors } from '../io/safetensors.ts';
+import { readModelJson } from '../io/read-model-json.ts';
+import { bufferSource, openSafetensors, readSafetensors } from '../io/safetensors.ts';
 import { parseSchedulerConfigJson } from './schedulers/index.ts';
 import { CLIP_TOKENIZER_FILES, type ClipTokenizer, createClipTokenizer } from './tokenizer.ts';
 
@@ -60,6 +62,11 @@ export interface LoadedModel {
 export interface LoadModelOptions {
   /** Passed to every `NetworkSession` (execution providers: wasm by default). */
   session?: NetworkSessionOptions;
+  /**
+   * Weight storage of every network (default float32; pick with `chooseWeightDtype`: float16 on a
+   * WebGPU device with shader-f16). Compute stays float32.
+   */
+  weightDType?: WeightDType;
   /** Called as each component finishes loading. */
   onProgress?: (component: string) => void;
 }
@@ -75,19 +82,6 @@ const PIPELINES: Record<string, PipelineFamily> = {
   StableDiffusionPipeline: 'sd',
   StableDiffusionXLPipeline: 'sdxl',
 };
-
-async function readJson(src: ModelSource, path: string): Promise<unknown> {
-  const text = await src.readText(path);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new LorafuseError(
-      'config-invalid',
-      `${src.describe}: ${path} is not valid JSON (${(e as Error).message}).`,
-      { file: path },
-    );
-  }
-}
 
 function weightFile(files: ReadonlySet<string>, component: string, src: ModelSource): string {
   const kind = component.startsWith('text_encoder') ? 'transformers' : 'diffusers';
@@ -108,17 +102,39 @@ function weightFile(files: ReadonlySet<string>, component: string, src: ModelSou
   );
 }
 
+/**
+ * One network's session with its weights: CPU tensors on wasm; on WebGPU, GPUBuffers we own
+ * (`owned` collects them for `release`), so the adapter manager's GPU store can bind into them.
+ */
 async function loadSession(
   src: ModelSource,
   files: ReadonlySet<string>,
   component: string,
   def: GraphDef,
   options: LoadModelOptions,
+  owned: GPUBuffer[],
 ): Promise<NetworkSession> {
   const path = weightFile(files, component, src);
-  const file = readSafetensors(await src.readBytes(path), `${src.describe}/${path}`);
-  const session = await sessionFromSafetensors(def, file, options.session);
+  const bytes = await src.readBytes(path);
+  const name = `${src.describe}/${path}`;
+  const session =
+    options.session?.backend === 'webgpu'
+      ? await gpuSession(def, bytes, name, options.session, owned)
+      : await sessionFromSafetensors(def, readSafetensors(bytes, name), options.session);
   options.onProgress?.(component);
+  return session;
+}
+
+async function gpuSession(
+  def: GraphDef,
+  bytes: Uint8Array,
+  name: string,
+  options: WebGpuSessionOptions,
+  owned: GPUBuffer[],
+): Promise<NetworkSession> {
+  const reader = await openSafetensors(bufferSource(bytes, name));
+  const { session, buffers } = await gpuSessionFromSafetensors(def, reader, options);
+  owned.push(...buffers.values());
   return session;
 }
 
@@ -156,10 +172,10 @@ export async function loadModel(src: ModelSource, options: LoadModelOptions = {}
       { source: src.describe },
     );
   }
-  const indexJson = await readJson(src, 'model_index.json');
+  const indexJson = await readModelJson(src, 'model_index.json');
   const rawConfigs: Record<string, unknown> = {};
   for (const c of ['unet', 'text_encoder', 'text_encoder_2', 'vae']) {
-    if (files.has(`${c}/config.json`)) rawConfigs[c] = await readJson(src, `${c}/config.json`);
+    if (files.has(`${c}/config.json`)) rawConfigs[c] = await readModelJson(src, `${c}/config.json`);
   }
   const configs = parseModelConfigs(indexJson, rawConfigs, `${src.describe}/`);
   const family = PIPELINES[configs.index.pipelineClass];
@@ -195,7 +211,16 @@ export async function loadModel(src: ModelSource, options: LoadModelOptions = {}
     `${src.describe}/${schedulerPath}`,
   );
 
+  const dt = options.weightDType ? { weightDType: options.weightDType } : {};
   const sessions = new Map<string, NetworkSession>();
+  /** Weight buffers of WebGPU sessions, destroyed after the sessions are released. */
+  const owned: GPUBuffer[] = [];
+  const releaseAll = async () => {
+    for (const s of sessions.values()) await s.release();
+    sessions.clear();
+    for (const b of owned) b.destroy();
+    owned.length = 0;
+  };
   const track = (name: string, s: NetworkSession) => {
     sessions.set(name, s);
     return s;
@@ -215,11 +240,20 @@ export async function loadModel(src: ModelSource, options: LoadModelOptions = {}
         );
       }
       const tokenizer = await loadTokenizer(src, files, tokenizerFolder);
-      const session = track(name, await loadSession(src, files, name, buildClipTextGraph(config), options));
+      const session = track(
+        name,
+        await loadSession(src, files, name, buildClipTextGraph(config, dt), options, owned),
+      );
       textEncoders.push({ name, config, tokenizer, session });
     }
-    const unet = track('unet', await loadSession(src, files, 'unet', buildUNetGraph(unetConfig), options));
-    const vae = track('vae', await loadSession(src, files, 'vae', buildVaeDecoderGraph(vaeConfig), options));
+    const unet = track(
+      'unet',
+      await loadSession(src, files, 'unet', buildUNetGraph(unetConfig, dt), options, owned),
+    );
+    const vae = track(
+      'vae',
+      await loadSession(src, files, 'vae', buildVaeDecoderGraph(vaeConfig, dt), options, owned),
+    );
     const force = configs.index.options.force_zeros_for_empty_prompt;
     return {
       describe: src.describe,
@@ -244,13 +278,10 @@ export async function loadModel(src: ModelSource, options: LoadModelOptions = {}
         }
         return s;
       },
-      async release() {
-        for (const s of sessions.values()) await s.release();
-        sessions.clear();
-      },
+      release: releaseAll,
     };
   } catch (e) {
-    for (const s of sessions.values()) await s.release();
+    await releaseAll();
     throw e;
   }
 }

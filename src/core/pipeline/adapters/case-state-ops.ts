@@ -9,15 +9,22 @@
 import { LorafuseError } from '../../../errors.ts';
 import type { CaseStateContext, CaseStateOps, CaseTensor } from '../../cases/state-ops.ts';
 import { subSource } from '../../cases/sub-source.ts';
+import type { ModelSource } from '../../io/model-source.ts';
 import { COMPONENTS, type Component } from '../../lora/adapter.ts';
 import type { MergeBackend } from '../../lora/merge-fast/merge-backend.ts';
 import type { AdapterManager, AdapterWeightInput } from '../adapters.ts';
+import type { LoadedModel } from '../model.ts';
 import { peftAddWeightedAdapter } from './case-weighted-adapter.ts';
 import { sessionAdapterManager } from './session-sink.ts';
 
 export interface ManagerStateOpsOptions {
   /** The CPU merge backend (default: the scalar oracle). */
   merge?: MergeBackend;
+  /**
+   * Makes the manager on the case's model (default: `sessionAdapterManager`, CPU merges written
+   * into the sessions; `merge` applies only to it). E.g. the GPU store on a WebGPU model.
+   */
+  createManager?: (model: LoadedModel, openRepo: (repo: string) => ModelSource) => AdapterManager;
 }
 
 export interface ManagerStateOps extends CaseStateOps {
@@ -50,10 +57,10 @@ export function managerStateOps(options: ManagerStateOpsOptions = {}): ManagerSt
   let current: AdapterManager | undefined;
   const manager = (ctx: CaseStateContext): Promise<AdapterManager> => {
     made ??= ctx.model().then((model) => {
-      current = sessionAdapterManager(model, {
-        openRepo: (repo) => subSource(ctx.root, repo),
-        ...(options.merge ? { merge: options.merge } : {}),
-      });
+      const openRepo = (repo: string) => subSource(ctx.root, repo);
+      current = options.createManager
+        ? options.createManager(model, openRepo)
+        : sessionAdapterManager(model, { openRepo, ...(options.merge ? { merge: options.merge } : {}) });
       return current;
     });
     return made;
@@ -140,7 +147,7 @@ export function managerStateOps(options: ManagerStateOpsOptions = {}): ManagerSt
 
     async fusedWeight(component, module): Promise<CaseTensor | undefined> {
       if (!current || !isComponent(component)) return undefined;
-      const w = current.moduleWeights(component, module)?.base.weight;
+      const w = (await current.readModuleWeights(component, module))?.base.weight;
       return w ? { shape: [...w.shape], data: Float32Array.from(w.data) } : undefined;
     },
   };

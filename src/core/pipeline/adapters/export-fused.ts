@@ -62,7 +62,7 @@ export async function exportFused(
   target: LoraTarget,
   read: StateDictReader | undefined,
   components: readonly Component[] | undefined,
-  held: (c: Component) => ReadonlyMap<string, BaseParams>,
+  held: (c: Component) => ReadonlyMap<string, BaseParams> | Promise<ReadonlyMap<string, BaseParams>>,
 ): Promise<Partial<Record<Component, Uint8Array>>> {
   const loaded = COMPONENTS.filter((c) => target.components[c]);
   const requested = components ?? loaded;
@@ -89,7 +89,7 @@ export async function exportFused(
         component: c,
       });
     }
-    out[c] = fusedStateDictFile(c, stateDict, held(c));
+    out[c] = fusedStateDictFile(c, stateDict, await held(c));
   }
   return out;
 }

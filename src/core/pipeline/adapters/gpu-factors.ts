@@ -1,8 +1,9 @@
 /**
  * Persistent GPU factor buffers of plain LoRA terms (DESIGN.md decision 3, GPU path): `up`
  * [out, T], `down` [T, n] and `scale` [T] per adapter module, uploaded once; a coefficient change
- * rewrites only the T floats of `scale`, a hotswap (new uid, same shapes: a target rank) rewrites
- * `up` and `down` in place (`queue.writeBuffer`), so neither allocates a buffer.
+ * rewrites only the T floats of `scale`, a hotswap (new uid, same slot, rank <= T) rewrites `up`
+ * and `down` in place (`queue.writeBuffer`, zero-padded through one reused CPU scratch array), so
+ * neither allocates a buffer.
  * `scale[j] = coefficient * alpha/rank` for `j < rank` and 0 past it, so target-rank padding adds
  * nothing whatever the padded rows hold.
  */
@@ -10,14 +11,12 @@ import type { AdapterModule } from '../../lora/adapter.ts';
 import { moduleScale } from '../../lora/merge-cpu.ts';
 import type { StoreTerm } from './weight-store.ts';
 
-/** A term of the GPU store; `slot` (optional) names its factor buffers across hotswaps. */
-export interface GpuTerm extends StoreTerm {
-  /**
-   * Key of the factor buffers (e.g. `adapter/module`). Default: the `up` array itself, which the
-   * manager's target-rank buffers keep across hotswaps.
-   */
-  slot?: string;
-}
+/**
+ * A term of the GPU store. Its factor buffers are keyed by `slot.key` when it has one (hotswap:
+ * sized for `slot.rank`, every swapped-in LoRA of a lower rank is written zero-padded into them),
+ * else by the `up` array itself.
+ */
+export type GpuTerm = StoreTerm;
 
 export interface LoraFactorBuffers {
   up: GPUBuffer;
@@ -83,7 +82,32 @@ export class FactorCache {
   }
 
   static keyOf(term: GpuTerm): unknown {
-    return term.slot ?? term.module.factors.up!.data;
+    return term.slot?.key ?? term.module.factors.up!.data;
+  }
+
+  /** Reused staging for padded writes and scales (grown, never shrunk). */
+  private scratch = new Float32Array(0);
+
+  private staging(length: number): Float32Array {
+    if (this.scratch.length < length) this.scratch = new Float32Array(length);
+    const s = this.scratch.subarray(0, length);
+    s.fill(0);
+    return s;
+  }
+
+  /** `up` [out, r] into the buffer's [out, T] and `down` [r, n] into [T, n], zeros past r. */
+  private writeFactors(c: Cached, up: Float32Array, down: Float32Array, r: number): void {
+    if (r === c.t) {
+      this.write(c.up, up);
+      this.write(c.down, down);
+      return;
+    }
+    const u = this.staging(c.out * c.t);
+    for (let o = 0; o < c.out; o++) u.set(up.subarray(o * r, (o + 1) * r), o * c.t);
+    this.write(c.up, u);
+    const d = this.staging(c.t * c.n);
+    d.set(down);
+    this.write(c.down, d);
   }
 
   /**
@@ -94,7 +118,8 @@ export class FactorCache {
     const m = term.module;
     const up = m.factors.up!.data;
     const down = m.factors.down!.data;
-    const t = m.factors.down!.shape[0]!;
+    const r = m.factors.down!.shape[0]!;
+    const t = Math.max(r, term.slot?.rank ?? 0);
     const key = FactorCache.keyOf(term);
     let c = this.cache.get(key);
     if (c && (c.out !== out || c.n !== n || c.t !== t)) {
@@ -116,15 +141,14 @@ export class FactorCache {
       this.cache.set(key, c);
     }
     if (c.uid !== term.uid) {
-      this.write(c.up, up);
-      this.write(c.down, down);
+      this.writeFactors(c, up, down, r);
       if (!Number.isNaN(c.uid)) this.stats.factorWrites++;
       c.uid = term.uid;
     }
     const s = term.coefficient * moduleScale(m);
     const scaleKey = `${s}|${m.rank}`;
     if (c.scaleKey !== scaleKey) {
-      const scale = new Float32Array(t);
+      const scale = this.staging(t);
       scale.fill(s, 0, m.rank);
       this.write(c.scale, scale);
       this.stats.scaleWrites++;

@@ -7,7 +7,7 @@
  * than any before, so repeated changes (hotswaps, slider moves) allocate nothing.
  */
 import { LorafuseError } from '../../../errors.ts';
-import { launch } from '../../gpu/kernel.ts';
+import { launch, submitEncoders } from '../../gpu/kernel.ts';
 import { nonfiniteCheckKernel } from '../../gpu/kernels/nonfinite-check/nonfinite-check.ts';
 import type { WeightDtype } from '../../gpu/weight-words.ts';
 
@@ -80,7 +80,7 @@ export class FiniteBatch {
     checks.forEach((c, i) => {
       encoder.copyBufferToBuffer(c.result, 0, readback, i * RESULT_BYTES, RESULT_BYTES);
     });
-    this.device.queue.submit([encoder.finish({ label: 'gpu-store:nonfinite' })]);
+    submitEncoders(this.device, [encoder]);
     await readback.mapAsync(GPUMapMode.READ, 0, checks.length * RESULT_BYTES);
     const words = new Uint32Array(readback.getMappedRange(0, checks.length * RESULT_BYTES).slice(0));
     readback.unmap();

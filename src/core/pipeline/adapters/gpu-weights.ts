@@ -1,7 +1,7 @@
 /**
  * The weights of every module an adapter touches, WebGPU path (DESIGN.md decisions 1, 3, 4): the
- * GPU twin of weight-store.ts, with the same transaction steps (`addModule`, `fuse`, `unfuse`,
- * `bake`, `setTerms`, `dropIfUnchanged`, `compute`, `commit`).
+ * `AdapterStore` of the WebGPU backend, the GPU twin of weight-store.ts, with the same transaction
+ * steps and the same bookkeeping (store-ledger.ts).
  * - `source`: the base GPUBuffers as uploaded, never written after (pristine);
  * - `base`: what the networks run without live adapters: `source`, or a fused buffer (a fuse
  *   writes `W0 + sum c_i dW_i` into a buffer of the module's fused pool, never into the current
@@ -21,13 +21,23 @@
  * buffers the networks are bound to hold the committed weights again.
  */
 import { LorafuseError } from '../../../errors.ts';
+import { submitEncoders } from '../../gpu/kernel.ts';
 import { mergeLora } from '../../gpu/kernels/merge-lora/merge-lora.ts';
 import { mergeModule } from '../../gpu/merge-module.ts';
+import { readWeightValues } from '../../gpu/read-buffer.ts';
 import { type WeightDtype, weightWords } from '../../gpu/weight-words.ts';
 import type { Component } from '../../lora/adapter.ts';
 import type { BaseParams } from '../../lora/merge-cpu.ts';
+import type {
+  AdapterStore,
+  AdapterStoreTransaction,
+  ModuleBase,
+  ModuleWeights,
+  StoreCounters,
+} from './adapter-store.ts';
 import { FactorCache, type GpuTerm, isPlainLora } from './gpu-factors.ts';
 import { FiniteBatch, type FiniteCheck, nonfiniteError } from './gpu-finite-batch.ts';
+import { type LedgerEntry, StoreLedger, signatureOf } from './store-ledger.ts';
 import { storeId } from './weight-store.ts';
 
 export type { GpuTerm } from './gpu-factors.ts';
@@ -52,20 +62,21 @@ export interface GpuBase {
   biasCount?: number;
 }
 
-export interface GpuStoreStats {
-  /** Effective weights merged (modules whose terms changed). */
-  recomputes: number;
-  /** Fused bases merged. */
-  fuses: number;
+/** Where the GPU store reads the model's own weights of a module: its session's buffers, or CPU arrays. */
+export interface GpuBaseSource {
+  read(component: Component, module: string): ModuleBase | Promise<ModuleBase>;
+}
+
+export interface GpuStoreOptions {
+  base?: GpuBaseSource;
+}
+
+export interface GpuStoreStats extends StoreCounters {
   /** Launch paths: merge-lora launches on persistent factors, `mergeModule` calls. */
   loraLaunches: number;
   moduleMerges: number;
   /** Buffers this store created (bases, effective, fused pools, scratch); factors: `factors`. */
   buffersCreated: number;
-  /** Calls to binding sinks. */
-  binds: number;
-  /** CPU factor arrays allocated through `allocFactor` (hotswap buffers). */
-  factorAllocations: number;
   /** Merges per module id (dirty-tracking checks). */
   perModule: Map<string, number>;
 }
@@ -82,23 +93,15 @@ interface Owned {
   checks: { effective: GPUBuffer | null; fused: GPUBuffer | null };
 }
 
-interface Entry {
-  readonly component: Component;
-  readonly module: string;
+interface Entry extends LedgerEntry<GpuParams, GpuTerm> {
   readonly dtype: WeightDtype;
   readonly weightShape: readonly number[];
   readonly count: number;
   readonly biasCount: number;
-  readonly source: GpuParams;
   readonly uploaded: boolean;
   readonly owned: Owned;
-  base: GpuParams;
-  baseVersion: number;
-  pristine: GpuParams | null;
+  /** The live terms the effective buffers hold (committed with the entry). */
   terms: readonly GpuTerm[];
-  signature: string;
-  pendingFuse: readonly GpuTerm[] | null;
-  pendingTerms: readonly GpuTerm[] | null;
 }
 
 /** Read-only view of one module's buffers. */
@@ -123,11 +126,8 @@ const ORT_ALIGN = 16;
 const ortSize = (bytes: number): number => Math.max(ORT_ALIGN, Math.ceil(bytes / ORT_ALIGN) * ORT_ALIGN);
 const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
-function signatureOf(baseVersion: number, terms: readonly GpuTerm[]): string {
-  return `${baseVersion}|${terms.map((t) => `${t.uid}:${t.coefficient}`).join(',')}`;
-}
-
-export class GpuWeightStore {
+export class GpuWeightStore implements AdapterStore {
+  readonly kind = 'gpu';
   private readonly entries = new Map<string, Entry>();
   private readonly sinks: GpuBindingSink[] = [];
   readonly factors: FactorCache;
@@ -138,14 +138,19 @@ export class GpuWeightStore {
     loraLaunches: 0,
     moduleMerges: 0,
     buffersCreated: 0,
-    binds: 0,
+    writes: 0,
     factorAllocations: 0,
     perModule: new Map(),
   };
+  private readonly baseSource: GpuBaseSource | null;
 
-  constructor(readonly device: GPUDevice) {
+  constructor(
+    readonly device: GPUDevice,
+    options: GpuStoreOptions = {},
+  ) {
     this.factors = new FactorCache(device);
     this.finite = new FiniteBatch(device);
+    this.baseSource = options.base ?? null;
   }
 
   addSink(sink: GpuBindingSink): void {
@@ -175,6 +180,66 @@ export class GpuWeightStore {
       fused: e.pristine !== null,
       terms: e.terms,
     };
+  }
+
+  info(id: string): { component: Component; module: string; fused: boolean } | undefined {
+    const e = this.entries.get(id);
+    return e && { component: e.component, module: e.module, fused: e.pristine !== null };
+  }
+
+  async readBase(component: Component, module: string): Promise<ModuleBase> {
+    if (!this.baseSource) {
+      throw new LorafuseError(
+        'internal',
+        `GPU weight store: no base source to read ${storeId(component, module)} from`,
+        { module: storeId(component, module) },
+      );
+    }
+    return this.baseSource.read(component, module);
+  }
+
+  /** Reads a module's base and effective buffers back (float32; waits for the queue). */
+  async read(id: string): Promise<ModuleWeights | undefined> {
+    const e = this.entries.get(id);
+    if (!e) return undefined;
+    const base = await this.download(e, e.base);
+    const bound = boundOf(e);
+    const effective = bound === e.base ? base : await this.download(e, bound);
+    return { component: e.component, module: e.module, base, effective, fused: e.pristine !== null };
+  }
+
+  async readFused(component: Component, module: string): Promise<BaseParams> {
+    const e = this.entries.get(storeId(component, module));
+    if (e) return this.download(e, e.base);
+    const b = await this.readBase(component, module);
+    if (!('params' in b)) return b;
+    const count = numel(b.weightShape);
+    const weight = {
+      shape: [...b.weightShape],
+      data: await readWeightValues(this.device, b.params.weight, b.dtype, count),
+    };
+    if (!b.params.bias) return { weight };
+    const n = b.biasCount ?? b.weightShape[0] ?? 1;
+    return {
+      weight,
+      bias: { shape: [n], data: await readWeightValues(this.device, b.params.bias, b.dtype, n) },
+    };
+  }
+
+  private async download(e: Entry, p: GpuParams): Promise<BaseParams> {
+    const weight = {
+      shape: [...e.weightShape],
+      data: await readWeightValues(this.device, p.weight, e.dtype, e.count),
+    };
+    if (!p.bias || e.biasCount === 0) return { weight };
+    return {
+      weight,
+      bias: { shape: [e.biasCount], data: await readWeightValues(this.device, p.bias, e.dtype, e.biasCount) },
+    };
+  }
+
+  prune(): void {
+    this.pruneFactors();
   }
 
   begin(): GpuStoreTransaction {
@@ -231,7 +296,7 @@ export class GpuWeightStore {
       if (e.owned.bound === target) continue;
       for (const sink of this.sinks) {
         sink.bind(e.component, e.module, target, e.dtype);
-        this.stats.binds++;
+        this.stats.writes++;
       }
       e.owned.bound = target;
     }
@@ -277,36 +342,23 @@ function destroyOwned(o: Owned): void {
 }
 
 /** Staged changes; nothing is bound until `commit()`. */
-export class GpuStoreTransaction {
-  private readonly staged = new Map<string, Entry>();
-  private readonly dropped = new Set<string>();
+export class GpuStoreTransaction implements AdapterStoreTransaction {
+  private readonly ledger: StoreLedger<Entry, GpuTerm>;
   private computed = false;
 
   constructor(
     private readonly store: GpuWeightStore,
-    private readonly committed: ReadonlyMap<string, Entry>,
-  ) {}
-
-  private peek(id: string): Entry {
-    const e = this.staged.get(id) ?? this.committed.get(id);
-    if (!e) throw new LorafuseError('internal', `GPU weight store: no module ${id}`, { module: id });
-    return e;
-  }
-
-  private entry(id: string): Entry {
-    const s = this.staged.get(id);
-    if (s) return s;
-    const copy = { ...this.peek(id) };
-    this.staged.set(id, copy);
-    return copy;
+    committed: ReadonlyMap<string, Entry>,
+  ) {
+    this.ledger = new StoreLedger(committed, 'GPU weight store');
   }
 
   has(id: string): boolean {
-    return this.staged.has(id) || this.committed.has(id);
+    return this.ledger.has(id);
   }
 
   /** A module an adapter now touches: its base uploaded from the CPU (f32), or GPU buffers given. */
-  addModule(component: Component, module: string, base: BaseParams | GpuBase): void {
+  addModule(component: Component, module: string, base: ModuleBase): void {
     const id = storeId(component, module);
     if (this.has(id)) return;
     let source: GpuParams;
@@ -342,7 +394,7 @@ export class GpuStoreTransaction {
         { module: id, size: source.weight.size, needed: need },
       );
     }
-    this.staged.set(id, {
+    this.ledger.stage(id, {
       component,
       module,
       dtype,
@@ -368,55 +420,31 @@ export class GpuStoreTransaction {
     });
   }
 
-  /** Folds `terms` into the module's base (into a fused buffer, at `compute`). */
   fuse(id: string, terms: readonly GpuTerm[]): void {
-    if (terms.length === 0) return;
-    const e = this.entry(id);
-    if (e.pendingFuse) {
-      throw new LorafuseError('internal', `GPU weight store: module ${id} is fused twice in one change`, {
-        module: id,
-      });
-    }
-    e.pristine ??= e.base;
-    e.pendingFuse = terms;
-    e.baseVersion++;
+    this.ledger.fuse(id, terms);
   }
 
-  /** Points the base back at the buffers from before the first fuse (bit-exact: they were never written). */
   unfuse(id: string): void {
-    const e = this.entry(id);
-    if (!e.pristine) return;
-    e.pendingFuse = null;
-    e.base = e.pristine;
-    e.pristine = null;
-    e.baseVersion++;
+    this.ledger.unfuse(id);
   }
 
-  /** Makes the fused base permanent (nothing left to unfuse). */
   bake(id: string): void {
-    this.entry(id).pristine = null;
+    this.ledger.bake(id);
   }
 
-  /** The live terms of a module; merged (at `compute`) only when they or the base changed. */
   setTerms(id: string, terms: readonly GpuTerm[]): void {
-    const current = this.peek(id);
-    const signature = signatureOf(current.baseVersion, terms);
-    if (signature === current.signature) return;
-    const e = this.entry(id);
-    e.signature = signature;
-    e.pendingTerms = terms;
+    this.ledger.setTerms(id, terms);
   }
 
   dropIfUnchanged(id: string): void {
-    const e = this.peek(id);
-    if (e.base === e.source && e.pristine === null) this.dropped.add(id);
+    this.ledger.dropIfUnchanged(id);
   }
 
   /** Runs the merges: fuses into free pool buffers first, then the effective weights. */
   async compute(): Promise<void> {
     const rewritten: Entry[] = [];
     try {
-      const fuses = [...this.staged].filter(([, e]) => e.pendingFuse);
+      const fuses = this.ledger.pendingFuses();
       const fusedTo = new Map<Entry, GpuParams>();
       const fuseEncoder = this.encoder('fuse');
       for (const [, e] of fuses) {
@@ -437,11 +465,11 @@ export class GpuStoreTransaction {
         e.pendingFuse = null;
         this.store.stats.fuses++;
       }
-      const live = [...this.staged].filter(([, e]) => e.pendingTerms && e.pendingTerms.length > 0);
+      const live = this.ledger.pendingLive().filter(([, e]) => e.pendingTerms!.length > 0);
       const liveEncoder = this.encoder('effective');
       for (const [id, e] of live) {
         e.owned.effective ??= this.store.allocLike(e, 'effective');
-        const committed = this.committed.get(id);
+        const committed = this.ledger.committedEntry(id);
         if (committed && committed.terms.length > 0) rewritten.push(committed);
         await this.merge(e, e.base, e.owned.effective, e.pendingTerms!, 'effective', liveEncoder);
         this.store.stats.recomputes++;
@@ -454,7 +482,7 @@ export class GpuStoreTransaction {
         'the effective weight',
         (e) => e.pendingTerms!,
       );
-      for (const e of this.staged.values()) {
+      for (const e of this.ledger.staged.values()) {
         if (!e.pendingTerms) continue;
         e.terms = e.pendingTerms;
         e.pendingTerms = null;
@@ -476,7 +504,7 @@ export class GpuStoreTransaction {
   }
 
   private submit(encoder: GPUCommandEncoder): void {
-    this.store.device.queue.submit([encoder.finish()]);
+    submitEncoders(this.store.device, [encoder]);
   }
 
   /** One batched NaN/Inf check of the weights just merged; throws naming the first bad module. */
@@ -501,7 +529,7 @@ export class GpuStoreTransaction {
   private freeFused(e: Entry): GpuParams {
     const busy = new Set<GpuParams>([e.base, e.source]);
     if (e.pristine) busy.add(e.pristine);
-    const committed = this.committed.get(storeId(e.component, e.module));
+    const committed = this.ledger.committedEntry(storeId(e.component, e.module));
     if (committed) {
       busy.add(committed.base);
       if (committed.pristine) busy.add(committed.pristine);
@@ -570,9 +598,7 @@ export class GpuStoreTransaction {
 
   /** Binds and publishes the change (after `compute`). */
   commit(): void {
-    if (!this.computed && [...this.staged.values()].some((e) => e.pendingFuse || e.pendingTerms)) {
-      throw new LorafuseError('internal', 'GPU weight store: commit before compute', {});
-    }
-    this.store.apply(this.staged, this.dropped);
+    if (!this.computed) this.ledger.refuseUncomputed();
+    this.store.apply(this.ledger.staged, this.ledger.dropped);
   }
 }

@@ -101,6 +101,11 @@ function push(map: Map<string, StoreTerm[]>, id: string, term: StoreTerm): void 
   map.set(id, terms);
 }
 
+/** With hotswap enabled, the term's factor slot (what the GPU store keeps buffers for across swaps). */
+function slotOf(d: State, adapter: string, id: string): Pick<StoreTerm, 'slot'> {
+  return d.hotswapRank === null ? {} : { slot: { key: `${adapter}/${id}`, rank: d.hotswapRank } };
+}
+
 /** Every module's live terms: active, enabled, not fused in its component, coefficient not 0. */
 export function liveTerms(d: State): Map<string, StoreTerm[]> {
   const live = new Map<string, StoreTerm[]>();
@@ -113,7 +118,13 @@ export function liveTerms(d: State): Map<string, StoreTerm[]> {
       if (!slot.current || d.fused.get(slot.component)?.has(name)) continue;
       const coefficient = slotWeight(w, slot, name) * d.scale;
       if (coefficient === 0) continue;
-      push(live, id, { module: slot.current, coefficient, source: ad.source, uid: slot.uid });
+      push(live, id, {
+        module: slot.current,
+        coefficient,
+        source: ad.source,
+        uid: slot.uid,
+        ...slotOf(d, name, id),
+      });
     }
   }
   return live;
@@ -135,7 +146,13 @@ export function fuseTerms(
       if (slot.component !== component || !slot.current) continue;
       const coefficient = slotWeight(w, slot, name) * loraScale;
       if (coefficient === 0) continue;
-      push(byModule, id, { module: slot.current, coefficient, source: ad.source, uid: slot.uid });
+      push(byModule, id, {
+        module: slot.current,
+        coefficient,
+        source: ad.source,
+        uid: slot.uid,
+        ...slotOf(d, name, id),
+      });
     }
   }
   return byModule;

@@ -1,5 +1,6 @@
 /**
- * The weights of every module an adapter touches (DESIGN.md decisions 3-4), CPU path:
+ * The weights of every module an adapter touches (DESIGN.md decisions 3-4), CPU path (the
+ * `AdapterStore` of the wasm backend and the CLI; the bookkeeping is store-ledger.ts's):
  * - `source`: the base parameters as read from the model, never changed;
  * - `base`: what the networks run without live adapters (`source` plus anything fused);
  * - `pristine`: the base before the first fuse since the last unfuse, restored by unfuse
@@ -23,7 +24,18 @@ import { LorafuseError } from '../../../errors.ts';
 import type { Component } from '../../lora/adapter.ts';
 import type { AdapterTerm, BaseParams } from '../../lora/merge-cpu.ts';
 import type { MergeBackend } from '../../lora/merge-fast/merge-backend.ts';
+import type {
+  AdapterStore,
+  AdapterStoreTransaction,
+  BaseWeightSource,
+  ModuleBase,
+  ModuleWeights,
+  StoreCounters,
+} from './adapter-store.ts';
 import { mergeModules } from './merge-terms.ts';
+import { type LedgerEntry, StoreLedger, signatureOf } from './store-ledger.ts';
+
+export type { ModuleWeights } from './adapter-store.ts';
 
 /** Where effective weights go: a network session, a GPU uploader, a test double. */
 export interface WeightSink {
@@ -34,46 +46,22 @@ export interface WeightSink {
 /** A live or fused term; `uid` names the factor data (it changes when a hotswap replaces them). */
 export interface StoreTerm extends AdapterTerm {
   uid: number;
+  /**
+   * With hotswap enabled: names the adapter module's factor slot across swaps (`adapter/module`)
+   * and the rank it is sized for (the target rank). The GPU store keeps one set of factor buffers
+   * per slot and writes each swapped-in LoRA into them; the CPU store ignores it.
+   */
+  slot?: { key: string; rank: number };
 }
 
-export interface StoreStats {
-  /** Effective weights computed (modules whose terms changed). */
-  recomputes: number;
-  /** Fused bases computed. */
-  fuses: number;
-  /** Factor arrays allocated through `allocFactor` (hotswap buffers). */
-  factorAllocations: number;
-  /** Calls to sinks. */
-  writes: number;
-}
+export type StoreStats = StoreCounters;
 
-interface Entry {
-  readonly component: Component;
-  readonly module: string;
-  readonly source: BaseParams;
-  base: BaseParams;
-  baseVersion: number;
-  pristine: BaseParams | null;
+interface Entry extends LedgerEntry<BaseParams> {
   effective: BaseParams;
   /** `effective.weight.data` is a store buffer (not the base's array): it becomes the spare. */
   effectiveOwned: boolean;
   /** The module's other effective buffer, written by the next merge. */
   spare: Float32Array | null;
-  signature: string;
-  /** Recorded by `fuse`, merged into `base` by `compute`. */
-  pendingFuse: readonly StoreTerm[] | null;
-  /** Recorded by `setTerms`, merged into `effective` by `compute`. */
-  pendingTerms: readonly StoreTerm[] | null;
-}
-
-/** Read-only view of one module's weights. */
-export interface ModuleWeights {
-  readonly component: Component;
-  readonly module: string;
-  readonly base: BaseParams;
-  readonly effective: BaseParams;
-  /** Whether something is fused into `base` that unfuse can remove. */
-  readonly fused: boolean;
 }
 
 export const storeId = (component: Component, module: string): string => `${component}.${module}`;
@@ -103,10 +91,6 @@ function refuseNonFinite(id: string, p: BaseParams, what: string, terms: readonl
   );
 }
 
-function signatureOf(baseVersion: number, terms: readonly StoreTerm[]): string {
-  return `${baseVersion}|${terms.map((t) => `${t.uid}:${t.coefficient}`).join(',')}`;
-}
-
 /**
  * Makes `next` the staged effective weight. The array it replaces becomes the module's spare when
  * the store owns it (never a base array); a spare that `next` now uses stops being the spare.
@@ -120,15 +104,18 @@ function publish(e: Entry, next: BaseParams): void {
   e.effectiveOwned = data !== e.base.weight.data && data !== e.source.weight.data;
 }
 
-export class WeightStore {
+export class WeightStore implements AdapterStore {
+  readonly kind = 'cpu';
   private readonly entries = new Map<string, Entry>();
   private readonly sinks: WeightSink[] = [];
   /** null: merge-cpu's `applyAdapters` (the scalar oracle). */
   readonly backend: MergeBackend | null;
+  private readonly baseSource: BaseWeightSource | null;
   readonly stats: StoreStats = { recomputes: 0, fuses: 0, factorAllocations: 0, writes: 0 };
 
-  constructor(backend: MergeBackend | null = null) {
+  constructor(backend: MergeBackend | null = null, base: BaseWeightSource | null = null) {
     this.backend = backend;
+    this.baseSource = base;
   }
 
   addSink(sink: WeightSink): void {
@@ -157,9 +144,36 @@ export class WeightStore {
     };
   }
 
+  info(id: string): { component: Component; module: string; fused: boolean } | undefined {
+    const e = this.entries.get(id);
+    return e && { component: e.component, module: e.module, fused: e.pristine !== null };
+  }
+
+  async read(id: string): Promise<ModuleWeights | undefined> {
+    return this.get(id);
+  }
+
+  async readBase(component: Component, module: string): Promise<BaseParams> {
+    if (!this.baseSource) {
+      throw new LorafuseError(
+        'internal',
+        `weight store: no base source to read ${storeId(component, module)} from`,
+        { module: storeId(component, module) },
+      );
+    }
+    return this.baseSource.read(component, module);
+  }
+
+  async readFused(component: Component, module: string): Promise<BaseParams> {
+    return this.get(storeId(component, module))?.base ?? (await this.readBase(component, module));
+  }
+
   ids(): string[] {
     return [...this.entries.keys()];
   }
+
+  /** CPU factor arrays are garbage-collected with the adapters that hold them. */
+  prune(): void {}
 
   begin(): StoreTransaction {
     return new StoreTransaction(this, this.entries);
@@ -181,41 +195,32 @@ export class WeightStore {
 }
 
 /** Staged changes; nothing is visible until `commit()`. */
-export class StoreTransaction {
-  private readonly staged = new Map<string, Entry>();
-  private readonly changed = new Set<string>();
-  private readonly dropped = new Set<string>();
+export class StoreTransaction implements AdapterStoreTransaction {
+  private readonly ledger: StoreLedger<Entry>;
 
   constructor(
     private readonly store: WeightStore,
-    private readonly committed: ReadonlyMap<string, Entry>,
-  ) {}
-
-  /** The module as this change sees it, for reading (staged, else committed). */
-  private peek(id: string): Entry {
-    const e = this.staged.get(id) ?? this.committed.get(id);
-    if (!e) throw new LorafuseError('internal', `weight store: no module ${id}`, { module: id });
-    return e;
-  }
-
-  /** The module's staged copy, for writing (made on first write). */
-  private entry(id: string): Entry {
-    const s = this.staged.get(id);
-    if (s) return s;
-    const copy = { ...this.peek(id) };
-    this.staged.set(id, copy);
-    return copy;
+    committed: ReadonlyMap<string, Entry>,
+  ) {
+    this.ledger = new StoreLedger(committed, 'weight store');
   }
 
   has(id: string): boolean {
-    return this.staged.has(id) || this.committed.has(id);
+    return this.ledger.has(id);
   }
 
   /** A module an adapter now touches; `source` is its base as read from the model. */
-  addModule(component: Component, module: string, source: BaseParams): void {
+  addModule(component: Component, module: string, source: ModuleBase): void {
     const id = storeId(component, module);
     if (this.has(id)) return;
-    this.staged.set(id, {
+    if ('params' in source) {
+      throw new LorafuseError(
+        'internal',
+        `weight store: ${id} was given GPU buffers; the CPU store takes float32 arrays`,
+        { module: id },
+      );
+    }
+    this.ledger.stage(id, {
       component,
       module,
       source,
@@ -231,50 +236,29 @@ export class StoreTransaction {
     });
   }
 
-  /** Folds `terms` into the module's base (fp32, at `compute`); the first fuse keeps the base to restore. */
   fuse(id: string, terms: readonly StoreTerm[]): void {
-    if (terms.length === 0) return;
-    const e = this.entry(id);
-    if (e.pendingFuse) {
-      throw new LorafuseError('internal', `weight store: module ${id} is fused twice in one change`, {
-        module: id,
-      });
-    }
-    e.pristine ??= e.base;
-    e.pendingFuse = terms;
-    e.baseVersion++;
+    this.ledger.fuse(id, terms);
   }
 
-  /** Restores the base from before the first fuse (bit-exact). */
   unfuse(id: string): void {
-    const e = this.entry(id);
-    if (!e.pristine) return;
-    e.pendingFuse = null;
-    e.base = e.pristine;
-    e.pristine = null;
-    e.baseVersion++;
+    this.ledger.unfuse(id);
   }
 
-  /** Makes the fused base permanent (unload: what is fused stays in, nothing left to unfuse). */
   bake(id: string): void {
-    const e = this.entry(id);
-    e.pristine = null;
+    this.ledger.bake(id);
   }
 
-  /** The live terms of a module; its effective weight is recomputed (at `compute`) only when they changed. */
   setTerms(id: string, terms: readonly StoreTerm[]): void {
-    const current = this.peek(id);
-    const signature = signatureOf(current.baseVersion, terms);
-    if (signature === current.signature) return;
-    const e = this.entry(id);
-    e.signature = signature;
-    e.pendingTerms = terms;
-    this.changed.add(id);
+    this.ledger.setTerms(id, terms);
+  }
+
+  dropIfUnchanged(id: string): void {
+    this.ledger.dropIfUnchanged(id);
   }
 
   /** Runs the recorded merges: fuses into the bases first, then the effective weights on them. */
   async compute(): Promise<void> {
-    const fuses = [...this.staged].filter(([, e]) => e.pendingFuse);
+    const fuses = this.ledger.pendingFuses();
     const fused = await mergeModules(
       fuses.map(([id, e]) => ({ base: e.base, terms: e.pendingFuse!, label: id })),
       this.store.backend,
@@ -288,7 +272,7 @@ export class StoreTransaction {
       e.pendingFuse = null;
       this.store.stats.fuses++;
     });
-    const live = [...this.staged].filter(([, e]) => e.pendingTerms);
+    const live = this.ledger.pendingLive();
     const withTerms = live.filter(([, e]) => e.pendingTerms!.length > 0);
     const merged = await mergeModules(
       withTerms.map(([id, e]) => ({
@@ -313,21 +297,9 @@ export class StoreTransaction {
     });
   }
 
-  /** Forgets a module no adapter touches, unless its base holds something fused. */
-  dropIfUnchanged(id: string): void {
-    const e = this.peek(id);
-    if (e.base === e.source && e.pristine === null) this.dropped.add(id);
-  }
-
   /** Publishes the change (after `compute`). */
   commit(): void {
-    for (const [id, e] of this.staged) {
-      if (e.pendingFuse || e.pendingTerms) {
-        throw new LorafuseError('internal', `weight store: commit before compute (module ${id})`, {
-          module: id,
-        });
-      }
-    }
-    this.store.apply(this.staged, this.dropped, this.changed);
+    this.ledger.refuseUncomputed();
+    this.store.apply(this.ledger.staged, this.ledger.dropped, this.ledger.changed);
   }
 }
