@@ -2,22 +2,57 @@
  * What every bench of this folder prints and measures the same way: the machine and its load, the
  * median of repeated runs, deterministic random data, and the LoRA-targetable SD1.5 layers.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseUNetConfig, type UNetConfig } from '../src/core/graph/config/unet-config.ts';
 import { unetInventory } from '../src/core/graph/config/unet-inventory.ts';
 
-export const SD15_UNET_CONFIG = join(
-  import.meta.dirname,
-  '..',
-  'tests',
-  'fixtures',
-  'configs',
-  'sd15',
-  'unet',
-  'config.json',
-);
+/**
+ * The device kit's bundle of bench/run.ts (scripts/devkit.ts) sets this to its own path at start:
+ * its `?raw` imports are inlined, and GPU children re-run the bundle instead of run.ts.
+ */
+const BUNDLE = process.env.LORAFUSE_BENCH_BUNDLE || undefined;
+/** tests/fixtures, or the copy the device kit carries (LORAFUSE_BENCH_FIXTURES, set by its bundle). */
+const FIXTURES = process.env.LORAFUSE_BENCH_FIXTURES || join(import.meta.dirname, '..', 'tests', 'fixtures');
+
+export const SD15_UNET_CONFIG = join(FIXTURES, 'configs', 'sd15', 'unet', 'config.json');
+
+const RUNNER = BUNDLE ?? join(import.meta.dirname, 'run.ts');
+const RAW_HOOK = join(import.meta.dirname, '..', 'bin', 'raw-import-hook.js');
+/** Set in the child process that runs with the GPU environment. */
+const GPU_CHILD_ENV = 'LORAFUSE_BENCH_GPU_CHILD';
+
+/** Whether this process is the GPU child of `runInGpuChild`. */
+export function isGpuChild(): boolean {
+  return process.env[GPU_CHILD_ENV] === '1';
+}
+
+/**
+ * Re-runs bench `bench` in a child whose environment Dawn reads at start (SwiftShader unless
+ * `realGpu`: then the caller's Vulkan driver). Throws when the child fails.
+ */
+export async function runInGpuChild(bench: string, args: string[], realGpu: boolean): Promise<void> {
+  if (!realGpu) {
+    const { prepareSwiftShaderEnv } = await import('../scripts/swiftshader.ts');
+    await prepareSwiftShaderEnv();
+  }
+  const r = spawnSync(process.execPath, [...process.execArgv, RUNNER, bench, ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, [GPU_CHILD_ENV]: '1' },
+  });
+  if (r.status !== 0) {
+    throw new Error(`bench ${bench}: the GPU child process failed (exit ${r.status ?? r.signal ?? r.error})`);
+  }
+}
+
+/** `?raw` WGSL imports, as Vite and vitest give them; call before the kernels load (a bundle has them inlined). */
+export async function registerRawImports(): Promise<void> {
+  if (BUNDLE) return;
+  const { register } = await import('node:module');
+  register(`file://${RAW_HOOK}`);
+}
 
 /**
  * The SD1.5 UNet config, `block_out_channels` times `widthScale` (1: the real model), rounded to

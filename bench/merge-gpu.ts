@@ -5,6 +5,7 @@
  */
 import { create, globals } from 'webgpu';
 import { createDevice } from '../src/core/gpu/device.ts';
+import { submitEncoders } from '../src/core/gpu/kernel.ts';
 import { copyWords } from '../src/core/gpu/kernels/copy/copy.ts';
 import { mergeLora } from '../src/core/gpu/kernels/merge-lora/merge-lora.ts';
 import { createStorageBuffer } from '../src/core/gpu/storage-buffer.ts';
@@ -102,6 +103,6 @@ async function pass(
       await copyWords(device, { module: l.path, words: l.out * l.in, src: b.w0, dst: b.wEff, encoder });
     }
   }
-  device.queue.submit([encoder.finish()]);
+  submitEncoders(device, [encoder]);
   await device.queue.onSubmittedWorkDone();
 }

@@ -18,15 +18,14 @@
  * usage: tsx bench/run.ts merge [--full] [--runs 3] [--ranks 4,16,64,128] [--adapters 1,3]
  *                               [--real-gpu] [--no-gpu] [--no-cpu] [--smoke]
  */
-import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMergeBackend } from '../src/core/lora/merge-fast/create-backend.ts';
 import type { MergeBackend } from '../src/core/lora/merge-fast/merge-backend.ts';
 import {
   attentionLayers,
   distinctShapes,
+  isGpuChild,
   type Layer,
   loadAverage,
   loraLayers,
@@ -35,15 +34,13 @@ import {
   ms,
   positiveIntegers,
   pseudoRandom,
+  registerRawImports,
   row,
+  runInGpuChild,
   sd15UNetConfig,
   timeRuns,
 } from './bench-run.ts';
 
-const RUNNER = join(import.meta.dirname, 'run.ts');
-const RAW_HOOK = join(import.meta.dirname, '..', 'bin', 'raw-import-hook.js');
-/** Set in the child process that runs with the GPU environment. */
-const CHILD_ENV = 'LORAFUSE_BENCH_GPU_CHILD';
 /** The default sweep's largest layer: SwiftShader merges about 0.2 GFLOP/s. */
 const DEFAULT_MAX_ELEMENTS = 640 * 768;
 
@@ -109,21 +106,6 @@ const list = (text: string) => positiveIntegers(text, 'merge');
 const gbps = (bytes: number, t: number) => (bytes / 1e6 / t).toFixed(2);
 const gflops = (flops: number, t: number) => (flops / 1e6 / t).toFixed(2);
 
-/** Re-runs this bench in a child whose environment Dawn reads at start (SwiftShader unless --real-gpu). */
-async function runInGpuChild(args: string[], realGpu: boolean): Promise<void> {
-  if (!realGpu) {
-    const { prepareSwiftShaderEnv } = await import('../scripts/swiftshader.ts');
-    await prepareSwiftShaderEnv();
-  }
-  const r = spawnSync(process.execPath, [...process.execArgv, RUNNER, 'merge', ...args], {
-    stdio: 'inherit',
-    env: { ...process.env, [CHILD_ENV]: '1' },
-  });
-  if (r.status !== 0) {
-    throw new Error(`bench merge: the GPU child process failed (exit ${r.status ?? r.signal ?? r.error})`);
-  }
-}
-
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -139,7 +121,7 @@ export async function main(args: string[]): Promise<void> {
     },
   });
   const wantGpu = !values['no-gpu'];
-  if (wantGpu && process.env[CHILD_ENV] !== '1') return runInGpuChild(args, values['real-gpu']);
+  if (wantGpu && !isGpuChild()) return runInGpuChild('merge', args, values['real-gpu']);
 
   // --smoke: a 7x5 layer, two cases, one run: checks that the bench still runs (tests/unit/bench-smoke).
   const runs = values.smoke ? 1 : Number(values.runs);
@@ -165,9 +147,7 @@ export async function main(args: string[]): Promise<void> {
   let gpu: { device: GPUDevice; description: string } | undefined;
   let gpuTimes: typeof import('./merge-gpu.ts').gpuMergeTimes | undefined;
   if (wantGpu) {
-    // `?raw` WGSL imports, as Vite and vitest give them; registered before the kernels load.
-    const { register } = await import('node:module');
-    register(`file://${RAW_HOOK}`);
+    await registerRawImports();
     const mod = await import('./merge-gpu.ts');
     gpu = await mod.benchDevice();
     gpuTimes = mod.gpuMergeTimes;

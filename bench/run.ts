@@ -10,6 +10,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   merge: () => import('./merge.ts'),
   switch: () => import('./switch.ts'),
   step: () => import('./step.ts'),
+  'kernels-f16': () => import('./kernels-f16.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -14,7 +14,13 @@
  * Defaults (about a minute on 2 loaded cores): the 128 attention projections, ranks 4 and 64, one
  * adapter. `--full`: every linear and conv layer, ranks 4/16/64/128, one and three adapters.
  *
+ * `--gpu`: the same manager on the GPU store (the WebGPU path: bases uploaded once, factors in
+ * persistent buffers sized for the target rank, merges by the merge-lora kernel, the NaN/Inf check
+ * read back before each call returns), on Dawn in Node: SwiftShader, or the machine's Vulkan
+ * driver with `--real-gpu`. The copy baseline is then a GPU copy of every effective buffer.
+ *
  * usage: tsx bench/run.ts switch [--full] [--runs 3] [--ranks 4,64] [--adapters 1]
+ *                                [--gpu [--real-gpu]] [--smoke]
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -25,9 +31,11 @@ import type { BaseParams } from '../src/core/lora/merge-cpu.ts';
 import { createMergeBackend } from '../src/core/lora/merge-fast/create-backend.ts';
 import type { MergeBackend } from '../src/core/lora/merge-fast/merge-backend.ts';
 import { loraTarget } from '../src/core/lora/target.ts';
+import type { GpuWeightStore } from '../src/core/pipeline/adapters/gpu-weights.ts';
 import { AdapterManager, type BaseWeightSource } from '../src/core/pipeline/adapters.ts';
 import {
   attentionLayers,
+  isGpuChild,
   type Layer,
   loadAverage,
   loraLayers,
@@ -36,7 +44,9 @@ import {
   ms,
   positiveIntegers,
   pseudoRandom,
+  registerRawImports,
   row,
+  runInGpuChild,
   sd15UNetConfig,
   timeRuns,
 } from './bench-run.ts';
@@ -101,13 +111,34 @@ export async function switchTimes(
   rank: number,
   adapters: number,
   runs: number,
-  merge: MergeBackend,
+  merge: MergeBackend | GPUDevice,
 ): Promise<SwitchTimes> {
-  const manager = new AdapterManager({
-    target: loraTarget('sd15 (bench)', { unet: cfg }),
-    base: randomBase(cfg),
-    merge,
-  });
+  const target = loraTarget('sd15 (bench)', { unet: cfg });
+  const gpu = 'queue' in merge ? merge : null;
+  // Imported here: the GPU store's kernels are `?raw` WGSL, loadable once registerRawImports ran.
+  const store = gpu
+    ? new (await import('../src/core/pipeline/adapters/gpu-weights.ts')).GpuWeightStore(gpu, {
+        base: randomBase(cfg),
+      })
+    : null;
+  const manager = store
+    ? new AdapterManager({ target, store })
+    : new AdapterManager({ target, base: randomBase(cfg), merge: merge as MergeBackend });
+  try {
+    return await timeSwitches(manager, store, layers, rank, adapters, runs);
+  } finally {
+    store?.destroy();
+  }
+}
+
+async function timeSwitches(
+  manager: AdapterManager,
+  store: GpuWeightStore | null,
+  layers: readonly Layer[],
+  rank: number,
+  adapters: number,
+  runs: number,
+): Promise<SwitchTimes> {
   await manager.enableLoraHotswap({ targetRank: rank });
   const names: string[] = [];
   for (let a = 0; a < adapters; a++) {
@@ -125,6 +156,8 @@ export async function switchTimes(
       names.map(() => (w++ % 2 === 0 ? 0.7 : 1)),
     );
   });
+  if (store)
+    return { hotswapMs, reweightMs, copyMs: await gpuCopyMs(store, runs), weights: weightsOf(layers) };
   const effective = layers.map((l) => manager.effectiveWeight('unet', l.path)!.weight.data);
   const copies = effective.map((e) => new Float32Array(e.length));
   const copyMs = await timeRuns(runs, () => {
@@ -133,6 +166,26 @@ export async function switchTimes(
     });
   });
   return { hotswapMs, reweightMs, copyMs, weights: effective.reduce((s, e) => s + e.length, 0) };
+}
+
+const weightsOf = (layers: readonly Layer[]) => layers.reduce((s, l) => s + l.out * l.in, 0);
+
+/** ms per GPU copy of every effective buffer into a scratch buffer (one submit, waited for). */
+async function gpuCopyMs(store: GpuWeightStore, runs: number): Promise<number[]> {
+  const device = store.device;
+  const sources = store.ids().map((id) => store.get(id)!.bound.weight);
+  const size = Math.max(...sources.map((b) => b.size));
+  const scratch = device.createBuffer({ label: 'bench-switch:copy', size, usage: GPUBufferUsage.COPY_DST });
+  try {
+    return await timeRuns(runs, async () => {
+      const encoder = device.createCommandEncoder();
+      for (const b of sources) encoder.copyBufferToBuffer(b, 0, scratch, 0, b.size);
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+    });
+  } finally {
+    scratch.destroy();
+  }
 }
 
 const list = (text: string) => positiveIntegers(text, 'switch');
@@ -145,17 +198,38 @@ export async function main(args: string[]): Promise<void> {
       runs: { type: 'string', default: '3' },
       ranks: { type: 'string' },
       adapters: { type: 'string' },
+      gpu: { type: 'boolean', default: false },
+      'real-gpu': { type: 'boolean', default: false },
+      smoke: { type: 'boolean', default: false },
     },
   });
+  if (values.gpu && !isGpuChild()) return runInGpuChild('switch', args, values['real-gpu']);
   const runs = Number(values.runs);
   values.ranks ??= values.full ? '4,16,64,128' : '4,64';
   values.adapters ??= values.full ? '1,3' : '1';
-  const cfg = sd15UNetConfig();
+  // --smoke: SD1.5 at 1/40 of its widths, the attention projections, rank 4, one run (bench-smoke).
+  const cfg = sd15UNetConfig(values.smoke ? 1 / 40 : 1);
+  if (values.smoke) values.ranks = '4';
   const layers = values.full ? loraLayers(cfg) : attentionLayers(cfg);
   console.log(`bench switch: ${machineLine()}`);
-  const merge = await createMergeBackend({ threads: availableParallelism() });
+  let merge: MergeBackend | GPUDevice;
+  let backend: string;
+  let dispose: () => Promise<void>;
+  if (values.gpu) {
+    await registerRawImports();
+    const { benchDevice } = await import('./merge-gpu.ts');
+    const gpu = await benchDevice();
+    merge = gpu.device;
+    backend = `GPU store on ${gpu.description}`;
+    dispose = async () => gpu.device.destroy();
+  } else {
+    const cpu = await createMergeBackend({ threads: availableParallelism() });
+    merge = cpu;
+    backend = `CPU merge backend ${cpu.name}`;
+    dispose = () => cpu.dispose();
+  }
   console.log(
-    `layers: ${layers.length} (${values.full ? 'every linear and conv' : 'attention projections'} of SD1.5), CPU merge backend ${merge.name}, median of ${runs} runs`,
+    `layers: ${layers.length} (${values.full ? 'every linear and conv' : 'attention projections'} of SD1.5), ${backend}, median of ${runs} runs`,
   );
   console.log(
     row([
@@ -164,7 +238,7 @@ export async function main(args: string[]): Promise<void> {
       'M weights',
       'hotswap',
       'setAdapters (re-merge)',
-      'JS copy',
+      values.gpu ? 'GPU copy' : 'JS copy',
       'hotswap / re-merge',
       'hotswap / copy',
     ]),
@@ -190,7 +264,7 @@ export async function main(args: string[]): Promise<void> {
       }
     }
   } finally {
-    await merge.dispose();
+    await dispose();
   }
   console.log(`load average at end: ${loadAverage()}`);
 }
