@@ -2,7 +2,10 @@
  * Where does the forward after a weight change lose time? (bench/step.ts's unexplained part.)
  * Same setup as step.ts; each probe changes one thing, then times the next UNet forward, alternating
  * with a plain forward (nothing changed) so both see the same load; "ratio" = after / plain.
+ * "of which": the merge backend's products (mergeMany: the deltas' first computation, or every
+ * step without the delta cache) and the delta cache's combines (`W0 + c·dW`).
  * usage: node --expose-gc --import tsx bench/step-profile.ts [--threads N] [--scale 0.2] [--latent 32] [--rank 64] [--runs 3]
+ *        [--delta-cache-mib 512]
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -24,19 +27,35 @@ const { values } = parseArgs({
     latent: { type: 'string', default: '32' },
     rank: { type: 'string', default: '64' },
     runs: { type: 'string', default: '3' },
+    'delta-cache-mib': { type: 'string' },
   },
 });
 const cfg = sd15UNetConfig(Number(values.scale));
 const latent = Number(values.latent);
 const runs = Number(values.runs);
-const merge = await createMergeBackend({ threads: Number(values.threads ?? availableParallelism()) });
+const merge = await createMergeBackend({
+  threads: Number(values.threads ?? availableParallelism()),
+  ...(values['delta-cache-mib'] !== undefined
+    ? { deltaCacheBytes: Number(values['delta-cache-mib']) * 2 ** 20 }
+    : {}),
+});
 let mergeManyMs = 0;
+let combineMs = 0;
 const inner = merge.mergeMany.bind(merge);
 merge.mergeMany = async (jobs) => {
   const t = performance.now();
   await inner(jobs);
   mergeManyMs += performance.now() - t;
 };
+const cache = merge.deltaCache;
+if (cache) {
+  const combine = cache.combine.bind(cache);
+  cache.combine = (out, w0, terms) => {
+    const t = performance.now();
+    combine(out, w0, terms);
+    combineMs += performance.now() - t;
+  };
+}
 const def = buildUNetGraph(cfg);
 const session = await NetworkSession.create(def);
 def.weights.forEach((w, i) => {
@@ -114,10 +133,16 @@ await probe('in-place rewrite of the same arrays', () => {
   }
 });
 mergeManyMs = 0;
+combineMs = 0;
 await probe('setAdapters (new weight each time)', async () => {
   await manager.setAdapters(name, ws[k++ % ws.length]!);
 });
-console.log(`  of which mergeMany: ${ms(mergeManyMs / (runs + 1))} per setAdapters`);
+console.log(
+  `  of which mergeMany: ${ms(mergeManyMs / (runs + 1))}, delta combine: ${ms(combineMs / (runs + 1))} per setAdapters` +
+    (cache
+      ? ` (delta cache: ${cache.size} deltas, ${cache.bases} resident bases, ${(cache.bytes / 2 ** 20).toFixed(1)} MiB)`
+      : ' (no delta cache)'),
+);
 if (typeof globalThis.gc === 'function') {
   await probe('setAdapters + global.gc()', async () => {
     await manager.setAdapters(name, ws[k++ % ws.length]!);

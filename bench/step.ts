@@ -5,19 +5,24 @@
  * 64/128/256/256, because a full-width forward takes about 47 s here) with random weights runs in
  * a `NetworkSession` (onnxruntime-web wasm). A random rank-64 LoRA on every attention projection
  * (PEFT keys, built in memory) is loaded through the adapter manager, whose sink writes the
- * effective weights into the session, as the CLI does. Then, in the same run:
+ * effective weights into the session, as the CLI does. Then, in the same run, in rounds of three:
  * - plain: one UNet forward per step, LoRA at a constant weight (the baseline);
- * - scheduled: `setAdapters` with the step's weight of a ramp schedule (0.9 -> 0.1; each step a new weight), then the forward:
- *   what `onStep` does for a per-step schedule (every LoRA layer is re-merged each step).
- * Plain and scheduled steps alternate (after one warm-up of each), so a change in the machine's
- * load during the run hits both alike: on a shared machine the load moves a forward by 30% and
- * more within a minute, and timing all plain steps before all scheduled ones put that drift into
- * the ratio. Prints the median step times, the median `setAdapters` time, the median forward
- * right after a weight change, and the overhead ratio. Goal: schedule overhead <= 3% of a step.
+ * - scheduled: `setAdapters` with the step's weight of a ramp schedule (0.9 -> 0.1; each step a
+ *   new weight), then the forward: what `onStep` does for a per-step schedule (every LoRA layer is
+ *   re-merged each step). The merge backend's delta cache (merge-fast/delta-cache.ts) holds
+ *   `s·up·down` per module after the first step, so a step is `W0 + c·dW` per module;
+ * - scheduled, no cache: the same with the cache hidden from the merge (each step a rank-64
+ *   product per module, as before the cache; same numbers).
+ * The three alternate (after one warm-up of each), so a change in the machine's load during the
+ * run hits all alike: on a shared machine the load moves a forward by 30% and more within a
+ * minute. Prints the median step times, the median `setAdapters` time, the median forward right
+ * after a weight change, and the overhead ratios. Goal: schedule overhead <= 3% of a step.
  * bench/step-profile.ts times the forward after each kind of weight change separately.
  *
- * usage: tsx bench/run.ts step [--scale 0.2] [--latent 32] [--rank 64] [--runs 3] [--full] [--merge-threads N]
+ * usage: tsx bench/run.ts step [--scale 0.2] [--latent 32] [--rank 64] [--runs 5] [--full] [--merge-threads N]
+ *                              [--delta-cache-mib 512]
  *   --full: full widths (--scale 1) at 32x32 latents (several minutes).
+ *   --delta-cache-mib 0: no cache (only the plain and no-cache rows).
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -42,17 +47,26 @@ import {
 } from './bench-run.ts';
 import { randomLoraFile } from './switch.ts';
 
-export interface StepTimes {
-  /** ms per step without a schedule (forward only). */
-  plainMs: number[];
+export interface ScheduledTimes {
   /** ms per step with a per-step schedule (setAdapters + forward). */
-  scheduledMs: number[];
+  stepMs: number[];
   /** ms of each scheduled step's setAdapters. */
   setAdaptersMs: number[];
   /** ms of each scheduled step's forward (right after the weight change). */
   forwardAfterChangeMs: number[];
+}
+
+export interface StepTimes {
+  /** ms per step without a schedule (forward only). */
+  plainMs: number[];
+  /** With the delta cache (absent when the backend has none). */
+  cached: ScheduledTimes | null;
+  /** With the delta cache hidden from the merge. */
+  uncached: ScheduledTimes;
   loraLayers: number;
 }
+
+const emptyTimes = (): ScheduledTimes => ({ stepMs: [], setAdaptersMs: [], forwardAfterChangeMs: [] });
 
 /** Builds the UNet session and the manager with one rank-`rank` LoRA, then times plain and scheduled steps. */
 export async function stepTimes(
@@ -70,11 +84,24 @@ export async function stepTimes(
       session.setWeight(w.name, new ort.Tensor('float32', pseudoRandom(n, i + 1), [...w.shape]));
     });
     const sessions = { unet: session };
+    // The manager reads `deltaCache` at each merge: hiding it gives the cache-less path.
+    let useCache = true;
+    const cache = merge.deltaCache;
+    const switched: MergeBackend = {
+      name: merge.name,
+      mergeInto: merge.mergeInto.bind(merge),
+      mergeMany: merge.mergeMany.bind(merge),
+      dispose: merge.dispose.bind(merge),
+      ...(merge.scaledMerge ? { scaledMerge: true } : {}),
+      get deltaCache() {
+        return useCache ? cache : undefined;
+      },
+    };
     const manager = new AdapterManager({
       target: loraTarget('sd15-shaped (bench)', { unet: cfg }),
       base: sessionBaseSource(sessions),
       sinks: [sessionSink(sessions)],
-      merge,
+      merge: switched,
     });
     const layers = attentionLayers(cfg);
     const name = await manager.loadLoraWeights(randomLoraFile(layers, rank, 1, 'scheduled'));
@@ -93,27 +120,30 @@ export async function stepTimes(
       await session.run(inputs);
       return performance.now() - t;
     };
-    const scheduled = async (): Promise<[number, number]> => {
+    const scheduled = async (withCache: boolean, into: ScheduledTimes | null): Promise<void> => {
+      useCache = withCache;
       const t = performance.now();
       await manager.setAdapters(name, weights[step++ % weights.length]!);
       const t1 = performance.now();
       await session.run(inputs);
-      return [t1 - t, performance.now() - t1];
+      const t2 = performance.now();
+      if (!into) return;
+      into.setAdaptersMs.push(t1 - t);
+      into.forwardAfterChangeMs.push(t2 - t1);
+      into.stepMs.push(t2 - t);
     };
+    const cached = cache ? emptyTimes() : null;
+    const uncached = emptyTimes();
     await plain();
-    await scheduled();
+    if (cache) await scheduled(true, null);
+    await scheduled(false, null);
     const plainMs: number[] = [];
-    const scheduledMs: number[] = [];
-    const setAdaptersMs: number[] = [];
-    const forwardAfterChangeMs: number[] = [];
     for (let i = 0; i < runs; i++) {
       plainMs.push(await plain());
-      const [set, forward] = await scheduled();
-      setAdaptersMs.push(set);
-      forwardAfterChangeMs.push(forward);
-      scheduledMs.push(set + forward);
+      if (cache) await scheduled(true, cached);
+      await scheduled(false, uncached);
     }
-    return { plainMs, scheduledMs, setAdaptersMs, forwardAfterChangeMs, loraLayers: layers.length };
+    return { plainMs, cached, uncached, loraLayers: layers.length };
   } finally {
     await session.release();
   }
@@ -126,9 +156,10 @@ export async function main(args: string[]): Promise<void> {
       scale: { type: 'string' },
       latent: { type: 'string' },
       rank: { type: 'string', default: '64' },
-      runs: { type: 'string', default: '3' },
+      runs: { type: 'string', default: '5' },
       full: { type: 'boolean', default: false },
       'merge-threads': { type: 'string' },
+      'delta-cache-mib': { type: 'string' },
     },
   });
   const scale = Number(values.scale ?? (values.full ? 1 : 0.2));
@@ -137,28 +168,43 @@ export async function main(args: string[]): Promise<void> {
   const runs = Number(values.runs);
   const cfg = sd15UNetConfig(scale);
   console.log(`bench step: ${machineLine()}`);
-  console.log('plain and scheduled steps alternate (one warm-up of each)');
+  console.log(
+    'plain, scheduled (delta cache) and scheduled (no cache) steps alternate (one warm-up of each)',
+  );
   const merge = await createMergeBackend({
     threads: Number(values['merge-threads'] ?? availableParallelism()),
+    ...(values['delta-cache-mib'] !== undefined
+      ? { deltaCacheBytes: Number(values['delta-cache-mib']) * 2 ** 20 }
+      : {}),
   });
   try {
     const t = await stepTimes(cfg, latent, rank, runs, merge);
     const plain = median(t.plainMs);
-    const scheduled = median(t.scheduledMs);
-    const set = median(t.setAdaptersMs);
     console.log(
       `UNet: SD1.5-shaped, block_out_channels [${cfg.blockOutChannels.join(', ')}], ${latent}x${latent} latents, batch 1, ` +
         `onnxruntime-web wasm 1 thread; LoRA rank ${rank} on ${t.loraLayers} attention projections, merge backend ${merge.name} (${values['merge-threads'] ?? availableParallelism()} threads); median of ${runs}`,
     );
     console.log(`step without schedule: ${ms(plain)} (runs: ${t.plainMs.map(ms).join(', ')})`);
-    console.log(`step with per-step schedule: ${ms(scheduled)} (runs: ${t.scheduledMs.map(ms).join(', ')})`);
-    console.log(`setAdapters per step: ${ms(set)} (runs: ${t.setAdaptersMs.map(ms).join(', ')})`);
-    console.log(
-      `forward right after a weight change: ${ms(median(t.forwardAfterChangeMs))} (runs: ${t.forwardAfterChangeMs.map(ms).join(', ')})`,
-    );
-    console.log(
-      `overhead: scheduled / plain = ${(scheduled / plain).toFixed(3)}x; setAdapters / plain step = ${((100 * set) / plain).toFixed(1)}% (goal <= 3%)`,
-    );
+    const report = (label: string, s: ScheduledTimes) => {
+      const set = median(s.setAdaptersMs);
+      console.log(`${label}:`);
+      console.log(`  step: ${ms(median(s.stepMs))} (runs: ${s.stepMs.map(ms).join(', ')})`);
+      console.log(`  setAdapters: ${ms(set)} (runs: ${s.setAdaptersMs.map(ms).join(', ')})`);
+      console.log(
+        `  forward right after a weight change: ${ms(median(s.forwardAfterChangeMs))} (runs: ${s.forwardAfterChangeMs.map(ms).join(', ')})`,
+      );
+      console.log(
+        `  overhead: scheduled / plain = ${(median(s.stepMs) / plain).toFixed(3)}x; setAdapters / plain step = ${((100 * set) / plain).toFixed(1)}% (goal <= 3%)`,
+      );
+    };
+    if (t.cached && merge.deltaCache) {
+      const c = merge.deltaCache;
+      report(
+        `per-step schedule, delta cache (${c.size} deltas, ${(c.bytes / 2 ** 20).toFixed(1)} MiB of ${(c.budgetBytes / 2 ** 20).toFixed(0)} MiB; ${c.stats.hits} hits, ${c.stats.refused} refused)`,
+        t.cached,
+      );
+    }
+    report('per-step schedule, no delta cache (a rank-R product per module and step)', t.uncached);
   } finally {
     await merge.dispose();
   }

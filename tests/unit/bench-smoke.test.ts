@@ -12,6 +12,7 @@ import { copyBytes, cpuMergeTimes, mergeBytes, mergeFlopCount, mergeLayers } fro
 import { stepTimes } from '../../bench/step.ts';
 import { switchTimes } from '../../bench/switch.ts';
 import { parseUNetConfig } from '../../src/core/graph/config/unet-config.ts';
+import { createMergeBackend } from '../../src/core/lora/merge-fast/create-backend.ts';
 import { createScalarBackend } from '../../src/core/lora/merge-fast/scalar.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -79,11 +80,20 @@ describe('bench core functions at minimal size', () => {
     expect(t.weights).toBe(layers.reduce((s, l) => s + l.out * l.in, 0));
   });
 
-  it('step: UNet steps with and without a per-step schedule', async () => {
-    const t = await stepTimes(tiny(), 8, 2, 1, createScalarBackend());
-    expect(t.plainMs).toHaveLength(1);
-    expect(t.scheduledMs).toHaveLength(1);
-    expect(t.setAdaptersMs).toHaveLength(1);
-    expect(t.loraLayers).toBe(attentionLayers(tiny()).length);
+  it('step: UNet steps without a schedule, and with one with and without the delta cache', async () => {
+    const merge = await createMergeBackend({ kind: 'scalar' });
+    try {
+      const t = await stepTimes(tiny(), 8, 2, 1, merge);
+      expect(t.plainMs).toHaveLength(1);
+      expect(t.cached?.stepMs).toHaveLength(1);
+      expect(t.cached?.setAdaptersMs).toHaveLength(1);
+      expect(t.uncached.stepMs).toHaveLength(1);
+      expect(t.uncached.forwardAfterChangeMs).toHaveLength(1);
+      // the cached steps were coefficient-only changes served from the cache
+      expect(merge.deltaCache!.stats.hits).toBeGreaterThan(0);
+      expect(t.loraLayers).toBe(attentionLayers(tiny()).length);
+    } finally {
+      await merge.dispose();
+    }
   });
 });

@@ -13,6 +13,7 @@
  * rounding of a rank-R dot product.
  */
 import { LorafuseError } from '../../../errors.ts';
+import type { DeltaCache } from './delta-cache.ts';
 
 export interface MergeShape {
   /** Rows of W (output features). */
@@ -35,6 +36,12 @@ export interface MergeJob {
   readonly shape: MergeShape;
   /** The module's name, for error messages (e.g. `down_blocks.0.attentions.0...to_q`). */
   readonly label?: string;
+  /**
+   * `out = W0 + scale ⊗ (U·D)` (default 1: `W0 + U·D`), honoured only by backends with
+   * `scaledMerge`: the product is rounded to float32 first, then multiplied by `fround(scale)` and
+   * added, so the result has the bits of delta-cache's combine of the same backend's `U·D`.
+   */
+  readonly scale?: number;
 }
 
 export interface MergeBackend {
@@ -52,6 +59,14 @@ export interface MergeBackend {
    * another job's `w0`, `u` or `d`).
    */
   mergeMany(jobs: readonly MergeJob[]): Promise<void>;
+  /**
+   * Where adapters/merge-terms.ts keeps LoRA deltas `s·up·down` between merges, so that a change
+   * of coefficient only is a memory-bound pass, not a product (delta-cache.ts). Absent: every
+   * merge is a product (same numbers).
+   */
+  readonly deltaCache?: DeltaCache;
+  /** Whether `MergeJob.scale` is honoured (otherwise a job with a scale is an error to send). */
+  readonly scaledMerge?: boolean;
   /** Frees what the backend holds (sessions, workers). The backend is unusable afterwards. */
   dispose(): Promise<void>;
 }

@@ -72,6 +72,13 @@ export async function createOrtWasmBackend(opts: OrtWasmOptions = {}): Promise<O
       );
     }
     const { out: m, in: n, rank: r } = job.shape;
+    if (job.scale !== undefined && job.scale !== 1) {
+      throw new LorafuseError(
+        'invalid-argument',
+        `${job.label ? `module ${job.label}: ` : ''}the ort-wasm merge backend has no scaled merge (scaledMerge is false); fold the scale into U`,
+        { label: job.label, scale: job.scale },
+      );
+    }
     if (r === 0) {
       if (job.out !== job.w0) job.out.set(job.w0);
       return;

@@ -15,12 +15,20 @@ export function mergeScalar(job: MergeJob): void {
     return;
   }
   const p = matmul(job.u, job.d, m, r, n);
-  for (let i = 0; i < p.length; i++) out[i] = w0[i]! + p[i]!;
+  if (job.scale === undefined) {
+    for (let i = 0; i < p.length; i++) out[i] = w0[i]! + p[i]!;
+  } else {
+    // the product rounded to float32 first, as a delta merged on W0 = 0 would be (merge-backend.ts)
+    const fr = Math.fround;
+    const c = fr(job.scale);
+    for (let i = 0; i < p.length; i++) out[i] = w0[i]! + fr(c * fr(p[i]!));
+  }
 }
 
 export function createScalarBackend(): MergeBackend {
   return {
     name: 'scalar',
+    scaledMerge: true,
     async mergeInto(
       w0: Float32Array,
       out: Float32Array,

@@ -13,6 +13,8 @@ import { LorafuseError } from '../../../errors.ts';
 export interface KernelRun {
   /** Per task: w, up, d, ldw (byte addresses and row stride), r (rank): 5 numbers each. */
   readonly tasks: Int32Array;
+  /** Per task: the factor `c` of `W0 + c·(U·D)` (1 for a plain merge). */
+  readonly scales: Float32Array;
   /** Per item: task index, first block, end block: 3 numbers each. */
   readonly items: Int32Array;
   /** Byte address of the Int32 work counter (zeroed before the run). */
@@ -39,13 +41,14 @@ host.on((m) => {
     }
     const ctl = new Int32Array(memory.buffer, m.counter, 1);
     const t = m.tasks;
+    const sc = m.scales;
     const it = m.items;
     const n = it.length / 3;
     for (;;) {
       const k = Atomics.add(ctl, 0, 1);
       if (k >= n) break;
       const q = it[3 * k] * 5;
-      merge(t[q], t[q + 1], t[q + 2], t[q + 3], t[q + 4], it[3 * k + 1], it[3 * k + 2]);
+      merge(t[q], t[q + 1], t[q + 2], t[q + 3], t[q + 4], it[3 * k + 1], it[3 * k + 2], sc[it[3 * k]]);
     }
     host.post({ type: 'done' });
   } catch (e) {
@@ -62,19 +65,22 @@ export type Kernel = (
   r: number,
   b0: number,
   b1: number,
+  c: number,
 ) => void;
 
 /** The calling thread's share of a run: the same item loop as the helpers. */
 export function runItems(merge: Kernel, memory: WebAssembly.Memory, run: KernelRun): void {
   const ctl = new Int32Array(memory.buffer, run.counter, 1);
   const t = run.tasks;
+  const sc = run.scales;
   const it = run.items;
   const n = it.length / 3;
   for (;;) {
     const k = Atomics.add(ctl, 0, 1);
     if (k >= n) return;
-    const q = it[3 * k]! * 5;
-    merge(t[q]!, t[q + 1]!, t[q + 2]!, t[q + 3]!, t[q + 4]!, it[3 * k + 1]!, it[3 * k + 2]!);
+    const task = it[3 * k]!;
+    const q = task * 5;
+    merge(t[q]!, t[q + 1]!, t[q + 2]!, t[q + 3]!, t[q + 4]!, it[3 * k + 1]!, it[3 * k + 2]!, sc[task]!);
   }
 }
 

@@ -177,12 +177,14 @@ export async function createWasmSimdBackend(opts: WasmSimdOptions = {}): Promise
     const blocks = g.placed.reduce((s, p) => s + p.blocks, 0);
     const chunk = Math.max(1, Math.ceil(blocks / (ITEMS_PER_THREAD * threads)));
     const tasks = new Int32Array(g.placed.length * 5);
+    const scales = new Float32Array(g.placed.length);
     const items: number[] = [];
     g.placed.forEach((p, t) => {
       tasks.set([base + p.w, base + p.up, base + p.d, p.np * 4, p.job.shape.rank], t * 5);
+      scales[t] = p.job.scale ?? 1;
       for (let b = 0; b < p.blocks; b += chunk) items.push(t, b, Math.min(b + chunk, p.blocks));
     });
-    return { tasks, items: Int32Array.from(items), counter: 0 };
+    return { tasks, scales, items: Int32Array.from(items), counter: 0 };
   };
 
   /**
@@ -233,6 +235,7 @@ export async function createWasmSimdBackend(opts: WasmSimdOptions = {}): Promise
     name: 'wasm-simd',
     threads,
     fma,
+    scaledMerge: true,
     mergeInto: (w0: Float32Array, out: Float32Array, u: Float32Array, d: Float32Array, shape: MergeShape) =>
       mergeMany([{ w0, out, u, d, shape }]),
     mergeMany,

@@ -1,19 +1,30 @@
 /**
  * `W0 + sum_i deltaWeight(m_i, W0, c_i)` for many modules at once, on the CPU merge backend
- * (lora/merge-fast): plain LoRA terms (no DoRA, no bias) of a module become one product
- * `W0 + U·D`, `U = [c_1 s_1 up_1 | c_2 s_2 up_2 | ...]` and `D = [down_1; down_2; ...]`
- * (DESIGN.md decision 3: factors concatenated along the rank axis, coefficient folded in), one
- * `mergeMany` for all modules. Every other term (DoRA, LoHa, LoKr, full, norm, Tucker, a LoRA
+ * (lora/merge-fast). A plain LoRA term (no DoRA, no bias) is a delta `dW = (s·up)·down` (s =
+ * alpha/rank; one backend product, `mergeMany` for all of a call's missing deltas at once) and a
+ * coefficient, and the module's weight is
+ *
+ *     W = W0 ⊕ (c_1 ⊗ dW_1 ⊕ c_2 ⊗ dW_2 ⊕ ...)        (float32, merge-fast/combine-deltas.ts)
+ *
+ * With the backend's delta cache (merge-fast/delta-cache.ts, keyed by module and term uid) a
+ * delta is kept from the second merge of the same factors on, and a coefficient-only change (a
+ * per-step schedule) is that memory-bound pass alone. A module with one term whose delta is not
+ * kept (first merge, over budget, no cache) is merged in one product `W0 + c ⊗ (s·up)·down`
+ * (MergeJob.scale, on backends with `scaledMerge`), which has the bits of the combine; on other
+ * backends the delta is computed on its own and combined. Whether a delta came from the cache or
+ * was just computed, its bits are the same (the same product of the same float32 `s·up`), and so
+ * is the combine (wasm or JS): a merge's result never depends on what the cache holds, so fusing
+ * and re-merging stay deterministic. Every other term (DoRA, LoHa, LoKr, full, norm, Tucker, a LoRA
  * bias) is added from merge-cpu's `deltaWeight`, taken against W0 as `applyAdapters` does.
  * Without a backend this is merge-cpu's `applyAdapters`, the oracle.
  *
  * Only the first `rank` rows of `down` / columns of `up` are read, so target-rank (hotswap)
  * buffers give the same product as the file's own factors.
  *
- * `provablyFinite`: when a module has only backend terms, `max|W0| + sum_r max|U[:,r]| max|D[r,:]|`
- * (= `sum_t |c_t| sum_r max|up_t[:,r]| max|down_t[r,:]|`, the factor part cached per term uid)
- * bounds every output value; below FINITE_BOUND the result cannot hold NaN/Inf and the caller
- * may skip scanning it (max|W0| is computed once per base array).
+ * `provablyFinite`: when a module has only backend terms, `max|W0| + sum_t |c_t s_t| sum_r
+ * max|up_t[:,r]| max|down_t[r,:]|` (the factor part cached per term uid) bounds every output
+ * value, and `|s_t| sum_r ...` every delta; below FINITE_BOUND the result cannot hold NaN/Inf and
+ * the caller may skip scanning it (max|W0| is computed once per base array).
  */
 import type { AdapterModule } from '../../lora/adapter.ts';
 import {
@@ -23,6 +34,8 @@ import {
   deltaWeight,
   moduleScale,
 } from '../../lora/merge-cpu.ts';
+import { combineDeltas } from '../../lora/merge-fast/combine-deltas.ts';
+import type { DeltaEntry, DeltaKey } from '../../lora/merge-fast/delta-cache.ts';
 import type { MergeBackend, MergeJob } from '../../lora/merge-fast/merge-backend.ts';
 
 /** Far below float32's 3.4e38, so rounding in the sums cannot reach it. */
@@ -127,17 +140,32 @@ function addInto(dst: Float32Array, src: Float32Array): void {
   for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
 }
 
+/** A plain LoRA term of one request, and where its delta comes from. */
+interface FastTerm {
+  term: AdapterTerm & { uid?: number };
+  /** moduleScale (alpha / rank). */
+  s: number;
+  delta: DeltaEntry | Float32Array | null;
+}
+
 export async function mergeModules(
   requests: readonly MergeRequest[],
   backend: MergeBackend | null,
 ): Promise<MergedModule[]> {
   if (!backend)
     return requests.map((r) => ({ params: applyAdapters(r.base, r.terms), provablyFinite: false }));
-  const jobs: MergeJob[] = [];
+  const cache = backend.deltaCache ?? null;
+  cache?.begin();
   const results: BaseParams[] = [];
+  const fastOf: FastTerm[][] = [];
   const rest: AdapterTerm[][] = [];
   const finite: boolean[] = [];
-  for (const r of requests) {
+  /** Requests whose weight a scaled merge computes outright (no combine after). */
+  const direct = new Set<number>();
+  // Every product of the call in one mergeMany: deltas to keep or to combine, and direct merges.
+  const jobs: MergeJob[] = [];
+  const computed: { ft: FastTerm; slot: DeltaEntry | null; dw: Float32Array }[] = [];
+  requests.forEach((r, index) => {
     const shape = r.base.weight.shape;
     const out = shape[0] ?? 1;
     const n = numel(shape) / out;
@@ -151,54 +179,93 @@ export async function mergeModules(
         ? { weight: { shape: [...shape], data: weight }, bias: r.base.bias }
         : { weight: { shape: [...shape], data: weight } },
     );
-    const rank = fast.reduce((a, t) => a + t.module.rank, 0);
-    const u = new Float32Array(out * rank);
-    // |U·D| <= sum_t |c_t| * unitBound_t: the factors' part is cached, the coefficient changes.
+    // |W - W0| <= sum_t |c_t s_t| unitBound_t, and each delta alone <= |s_t| unitBound_t.
     let bound = 0;
-    let off = 0;
+    let deltasFinite = true;
+    const fts: FastTerm[] = [];
+    const slots: (DeltaEntry | null)[] = [];
     for (const t of fast) {
       const m = t.module;
-      const k = m.rank;
-      const tr = m.factors.down!.shape[0] ?? k;
-      const c = t.coefficient * moduleScale(m);
-      const up = m.factors.up!.data;
-      if (k === rank && tr === k) {
-        for (let i = 0; i < out * k; i++) u[i] = c * up[i]!;
-      } else {
-        for (let o = 0; o < out; o++) {
-          const src = o * tr;
-          const dst = o * rank + off;
-          for (let j = 0; j < k; j++) u[dst + j] = c * up[src + j]!;
-        }
-      }
-      bound += Math.abs(c) * unitBound(m, out, n, t.uid);
-      off += k;
+      const s = moduleScale(m);
+      const ub = unitBound(m, out, n, t.uid);
+      bound += Math.abs(t.coefficient * s) * ub;
+      if (!(Math.abs(s) * ub < FINITE_BOUND)) deltasFinite = false;
+      const key: DeltaKey | null =
+        cache && t.uid !== undefined ? { owner: m, uid: t.uid, scale: s, rank: m.rank, out, in: n } : null;
+      const hit = key ? cache!.lookup(key) : null;
+      fts.push({ term: t, s, delta: hit });
+      slots.push(hit || !key ? null : cache!.reserve(key));
     }
-    // One term: its own `down` rows (a view, no copy); several: concatenated along the rank axis.
-    const d =
-      fast.length === 1
-        ? fast[0]!.module.factors.down!.data.subarray(0, rank * n)
-        : concatDown(fast, rank, n);
-    jobs.push({ w0: r.base.weight.data, out: weight, u, d, shape: { out, in: n, rank }, label: r.label });
-    finite.push(rest[rest.length - 1]!.length === 0 && maxAbsOf(r.base.weight.data) + bound < FINITE_BOUND);
+    const job = (
+      m: AdapterModule,
+      s: number,
+      w0: Float32Array,
+      dst: Float32Array,
+      scale?: number,
+    ): MergeJob => ({
+      w0,
+      out: dst,
+      u: scaledUp(m, out, s),
+      d: m.factors.down!.data.subarray(0, m.rank * n),
+      shape: { out, in: n, rank: m.rank },
+      label: r.label,
+      ...(scale === undefined ? {} : { scale }),
+    });
+    const only = fts.length === 1 ? fts[0]! : null;
+    if (only && !only.delta && !slots[0] && backend.scaledMerge) {
+      // one term, not kept: W0 + c·((s·up)·down) in one product, the bits of the combine
+      jobs.push(job(only.term.module, only.s, r.base.weight.data, weight, only.term.coefficient));
+      direct.add(index);
+    } else {
+      fts.forEach((ft, k) => {
+        if (ft.delta) return;
+        const dw = new Float32Array(out * n);
+        jobs.push(job(ft.term.module, ft.s, dw, dw));
+        computed.push({ ft, slot: slots[k]!, dw });
+      });
+    }
+    fastOf.push(fts);
+    finite.push(
+      rest[rest.length - 1]!.length === 0 &&
+        deltasFinite &&
+        maxAbsOf(r.base.weight.data) + bound < FINITE_BOUND,
+    );
+  });
+  try {
+    if (jobs.length > 0) await backend.mergeMany(jobs);
+  } catch (e) {
+    for (const c of computed) if (c.slot) cache!.discard(c.slot);
+    throw e;
   }
-  await backend.mergeMany(jobs);
+  for (const c of computed) {
+    if (c.slot) cache!.fill(c.slot, c.dw);
+    c.ft.delta = c.slot ?? c.dw;
+  }
+  requests.forEach((r, i) => {
+    if (direct.has(i)) return;
+    const terms = fastOf[i]!.map((ft) => ({ delta: ft.delta!, coefficient: ft.term.coefficient }));
+    const out = results[i]!.weight.data;
+    if (cache) cache.combine(out, r.base.weight.data, terms);
+    else combineDeltas(out, r.base.weight.data, terms as { delta: Float32Array; coefficient: number }[]);
+  });
   return results.map((res, i) => ({
     params: withOtherTerms(res, requests[i]!, rest[i]!),
     provablyFinite: finite[i]!,
   }));
 }
 
-/** `[down_1[:k_1]; down_2[:k_2]; ...]`, `[rank, n]`. */
-function concatDown(fast: readonly AdapterTerm[], rank: number, n: number): Float32Array {
-  const d = new Float32Array(rank * n);
-  let off = 0;
-  for (const t of fast) {
-    const k = t.module.rank;
-    d.set(t.module.factors.down!.data.subarray(0, k * n), off * n);
-    off += k;
+/** `s·up[:, :rank]` as `[out, rank]` (float32). */
+function scaledUp(m: AdapterModule, out: number, s: number): Float32Array {
+  const k = m.rank;
+  const tr = m.factors.down!.shape[0] ?? k;
+  const up = m.factors.up!.data;
+  const u = new Float32Array(out * k);
+  if (tr === k) {
+    for (let i = 0; i < out * k; i++) u[i] = s * up[i]!;
+  } else {
+    for (let o = 0; o < out; o++) for (let j = 0; j < k; j++) u[o * k + j] = s * up[o * tr + j]!;
   }
-  return d;
+  return u;
 }
 
 /** Adds the terms the backend did not take (DoRA, LoHa, ...), each against W0. */
