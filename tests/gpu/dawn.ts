@@ -49,23 +49,5 @@ export function getTestDevice(): Promise<GPUDevice> {
   return cached;
 }
 
-/** Copies a GPU buffer back to the CPU (the buffer needs COPY_SRC). */
-export async function readBuffer(
-  device: GPUDevice,
-  src: GPUBuffer,
-  byteLength = src.size,
-): Promise<ArrayBuffer> {
-  const staging = device.createBuffer({
-    label: 'test-readback',
-    size: byteLength,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  const enc = device.createCommandEncoder({ label: 'test-readback' });
-  enc.copyBufferToBuffer(src, 0, staging, 0, byteLength);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = staging.getMappedRange().slice(0);
-  staging.unmap();
-  staging.destroy();
-  return out;
-}
+/** Shared with the browser kernel page (tests/gpu/shared/). */
+export { readBuffer } from './shared/kernel-case.ts';

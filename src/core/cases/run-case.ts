@@ -7,6 +7,7 @@
  */
 import * as ort from 'onnxruntime-web';
 import { LorafuseError } from '../../errors.ts';
+import { readWeightValues } from '../gpu/read-buffer.ts';
 import type { JsonObject } from '../graph/config/json-fields.ts';
 import { downloadOutput, type NetworkSessionOptions } from '../graph/runner/session.ts';
 import type { ModelSource } from '../io/model-source.ts';
@@ -103,16 +104,32 @@ async function getWeight(
   const fused = await stateOps.fusedWeight(op.component, op.module, ctx);
   if (fused) return fused;
   const key = `${op.module}.weight`;
-  const t = model.session(op.component).getWeight(key);
+  const session = model.session(op.component);
+  const t = session.getWeight(key);
   if (!t) {
     throw new LorafuseError('invalid-argument', `get_weight: ${op.component} has no weight '${key}'.`, {
       component: op.component,
       key,
     });
   }
-  // A GPU weight is read without releasing it (downloadOutput would hand its buffer back to ORT).
-  const data = t.location === 'cpu' ? (t.data as Float32Array) : ((await t.getData(false)) as Float32Array);
-  return { shape: [...t.dims], data: Float32Array.from(data) };
+  if (t.location === 'cpu') return { shape: [...t.dims], data: Float32Array.from(t.data as Float32Array) };
+  // A weight in one of our GPU buffers (a WebGPU session) is read back from the buffer itself:
+  // ORT tensors made with `fromGpuBuffer` have no downloader.
+  if (t.location !== 'gpu-buffer' || !session.device || (t.type !== 'float32' && t.type !== 'float16')) {
+    throw new LorafuseError(
+      'not-implemented',
+      `get_weight: ${op.component} '${key}' is a ${t.type} ${t.location} tensor, which the case runner cannot read.`,
+      { component: op.component, key },
+    );
+  }
+  const count = t.dims.reduce((a, b) => a * b, 1);
+  const data = await readWeightValues(
+    session.device,
+    t.gpuBuffer,
+    t.type === 'float16' ? 'f16' : 'f32',
+    count,
+  );
+  return { shape: [...t.dims], data };
 }
 
 /** The sampler Diffusers' `Class.from_config(scheduler_config, **overrides)` gives. */

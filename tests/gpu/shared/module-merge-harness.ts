@@ -1,8 +1,9 @@
 /**
- * Shared by kernels-lycoris.test.ts and kernels-dora.test.ts: random canonical modules, one GPU
- * merge through `mergeModule`, and the comparison with the CPU oracle `applyAdapters`
- * (lora/merge-cpu.ts, itself tested against LyCORIS/PEFT reference deltas). merge-lora.test.ts
- * uses its random data and tolerance checks.
+ * Shared by the LyCORIS and DoRA kernel cases (lycoris-cases.ts, dora-cases.ts): random canonical
+ * modules, one GPU merge through `mergeModule`, and the comparison with the CPU oracle
+ * `applyAdapters` (lora/merge-cpu.ts, itself tested against LyCORIS/PEFT reference deltas).
+ * merge-lora-cases.ts uses its random data and tolerance checks. Framework-free: the same checks
+ * run in Node on Dawn and in Chromium (check.ts).
  *
  * Tolerances (as in merge-lora.test.ts, whose reasoning applies term by term):
  * - f32: max |gpu - oracle| <= 1e-5 * max |W_eff|. The kernels accumulate in f32 (the oracle's
@@ -15,14 +16,20 @@
  * Each case also checks that its delta is not negligible (> 1e-2 * max |W_eff|), so that a
  * kernel that dropped the delta could not pass.
  */
-import { expect } from 'vitest';
-import { f16BitsToF32, f32ToF16Bits, packedF16BitsAt, packF16, roundToF16 } from '../../src/core/gpu/f16.ts';
-import { mergeModule } from '../../src/core/gpu/merge-module.ts';
-import { createStorageBuffer } from '../../src/core/gpu/storage-buffer.ts';
-import type { WeightDtype } from '../../src/core/gpu/weight-words.ts';
-import type { AdapterKind, AdapterModule, DoraSpec } from '../../src/core/lora/adapter.ts';
-import { type AdapterTerm, applyAdapters, type BaseParams } from '../../src/core/lora/merge-cpu.ts';
-import { readBuffer } from './dawn.ts';
+import {
+  f16BitsToF32,
+  f32ToF16Bits,
+  packedF16BitsAt,
+  packF16,
+  roundToF16,
+} from '../../../src/core/gpu/f16.ts';
+import { mergeModule } from '../../../src/core/gpu/merge-module.ts';
+import { createStorageBuffer } from '../../../src/core/gpu/storage-buffer.ts';
+import type { WeightDtype } from '../../../src/core/gpu/weight-words.ts';
+import type { AdapterKind, AdapterModule, DoraSpec } from '../../../src/core/lora/adapter.ts';
+import { type AdapterTerm, applyAdapters, type BaseParams } from '../../../src/core/lora/merge-cpu.ts';
+import { check, checkAbove, checkEqual } from './check.ts';
+import { readBuffer } from './kernel-case.ts';
 
 /** Deterministic uniform [-1, 1) (mulberry32). */
 export function rng(seed: number): () => number {
@@ -83,7 +90,7 @@ export function maxAbs(a: ArrayLike<number>): number {
 }
 
 /** max |got - want| <= 1e-5 * max |want| (the f32 tolerance above). */
-export function expectF32Close(got: Float32Array, want: ArrayLike<number>, what: string): void {
+export function checkF32Close(got: Float32Array, want: ArrayLike<number>, what: string): void {
   const tol = 1e-5 * maxAbs(want);
   let worst = 0;
   let at = -1;
@@ -94,14 +101,14 @@ export function expectF32Close(got: Float32Array, want: ArrayLike<number>, what:
       at = i;
     }
   }
-  expect(worst, `${what}: max abs error at element ${at} (tolerance ${tol})`).toBeLessThanOrEqual(tol);
+  check(worst <= tol, `${what}: max abs error ${worst} at element ${at} exceeds the tolerance ${tol}`);
 }
 
 /** f16 bits as integers ordered like the values, so that ulp distance is a difference. */
 const orderedF16 = (h: number) => (h & 0x8000 ? -(h & 0x7fff) : h);
 
 /** Packed f16 words within 1 ulp of `want` rounded to f16, or within the f32 tolerance (above). */
-export function expectF16Close(words: Uint32Array, want: ArrayLike<number>, what: string): void {
+export function checkF16Close(words: Uint32Array, want: ArrayLike<number>, what: string): void {
   const f32Tol = 1e-5 * maxAbs(want);
   const bad: string[] = [];
   for (let i = 0; i < want.length; i++) {
@@ -111,7 +118,7 @@ export function expectF16Close(words: Uint32Array, want: ArrayLike<number>, what
       bad.push(`#${i}: got ${f16BitsToF32(got)} (0x${got.toString(16)}), want ${want[i]} (${ulps} ulps)`);
     }
   }
-  expect(bad.slice(0, 5), `${what}: ${bad.length} elements beyond 1 f16 ulp`).toEqual([]);
+  checkEqual(bad.slice(0, 5), [], `${what}: ${bad.length} elements beyond 1 f16 ulp`);
 }
 
 export interface MergeCase {
@@ -178,19 +185,25 @@ export async function gpuMerge(
 }
 
 /** Merges on the GPU and checks W_eff (and the bias) against `applyAdapters`. */
-export async function expectMatchesOracle(device: GPUDevice, c: MergeCase): Promise<void> {
+export async function checkMatchesOracle(device: GPUDevice, c: MergeCase): Promise<void> {
   const base = randomBase(c);
   const want = applyAdapters(base, c.terms);
   const got = await gpuMerge(device, c, base);
   const live = c.terms.filter((t) => t.coefficient !== 0);
   const changesBias = live.some(({ module: { factors: f } }) => f.bias ?? f.diffBias ?? f.bNorm);
-  const check = (words: Uint32Array, w: Float32Array, b0: Float32Array, what: string, changed: boolean) => {
+  const checkOutput = (
+    words: Uint32Array,
+    w: Float32Array,
+    b0: Float32Array,
+    what: string,
+    changed: boolean,
+  ) => {
     let change = 0;
     for (let i = 0; i < w.length; i++) change = Math.max(change, Math.abs(w[i]! - b0[i]!));
-    if (changed) expect(change, `${what}: the delta is too small to test`).toBeGreaterThan(1e-2 * maxAbs(w));
-    if (c.dtype === 'f32') expectF32Close(valuesOf('f32', words, w.length), w, what);
-    else expectF16Close(words, w, what);
+    if (changed) checkAbove(change, 1e-2 * maxAbs(w), `${what}: the delta is too small to test`);
+    if (c.dtype === 'f32') checkF32Close(valuesOf('f32', words, w.length), w, what);
+    else checkF16Close(words, w, what);
   };
-  check(got.weight, want.weight.data, base.weight.data, 'weight', live.length > 0);
-  if (want.bias && base.bias) check(got.bias!, want.bias.data, base.bias.data, 'bias', !!changesBias);
+  checkOutput(got.weight, want.weight.data, base.weight.data, 'weight', live.length > 0);
+  if (want.bias && base.bias) checkOutput(got.bias!, want.bias.data, base.bias.data, 'bias', !!changesBias);
 }
