@@ -6,9 +6,11 @@
 import type { WebGpuStatus } from './core/gpu/device.ts';
 import type { RepoFileEntry } from './core/io/hub.ts';
 import type { Component, SourceFormat } from './core/lora/adapter.ts';
+import type { CombinationType, MajoritySignMethod } from './core/lora/combine/types.ts';
 import type { Schedule } from './core/pipeline/schedule.ts';
 import type { SchedulerKind } from './core/pipeline/schedulers/index.ts';
 import type { StepAdapterWeight } from './core/pipeline/step-weights.ts';
+import type { SerializedError } from './errors.ts';
 
 export type { WebGpuStatus };
 /** One entry of a repo listing: `path`, `size` in bytes, `type` file or directory, git `oid`. */
@@ -126,10 +128,15 @@ export interface LoraSearchHit {
   gated: false | 'auto' | 'manual';
 }
 
+/** Where a model's networks run: WebGPU when a device can be made (`auto`), or one forced. */
+export type BackendChoice = 'auto' | Backend;
+
 /** Which model to load: a Hub repo (through the engine's Hub options and cache). */
 export interface ModelRef {
   repo: string;
   revision?: string;
+  /** Default `auto`. */
+  backend?: BackendChoice;
 }
 
 /** Bytes of the model's files so far, per file. */
@@ -158,6 +165,60 @@ export interface GenerateAdapter {
   weight: StepAdapterWeight;
   /** Per-step multiplier (loractl); constant 1 when absent. */
   schedule?: Schedule;
+}
+
+/** An adapter the engine is to hold: its name and the file `inspectLora` read (`LoraSummary.file`). */
+export interface AdapterRef {
+  adapterName: string;
+  file: string;
+}
+
+/** Diffusers' `fuse_lora(adapter_names, lora_scale)`: the adapters at their weights (schedules ignored). */
+export interface FuseRequest {
+  adapters: Omit<GenerateAdapter, 'schedule'>[];
+  /** Multiplies every adapter's weight in the fused delta. */
+  loraScale: number;
+}
+
+/** PEFT's `add_weighted_adapter` on adapters the engine read. */
+export interface MergeRequest {
+  adapters: AdapterRef[];
+  /** One per adapter. */
+  weights: number[];
+  /** The new adapter's name; must not be in use. */
+  adapterName: string;
+  combinationType: CombinationType;
+  /** Fraction kept by the pruning types (`ties*`, `dare_*`, `magnitude_prune*`). */
+  density?: number;
+  majoritySignMethod?: MajoritySignMethod;
+  /** Rank of an `*svd` result (default: the largest input rank). */
+  svdRank?: number;
+  /** Seed of DARE's masks. */
+  seed?: number;
+}
+
+/** The merged adapter: what its file holds, and the file (PEFT safetensors) for the page to keep. */
+export interface MergeResult {
+  summary: LoraSummary;
+  bytes: Uint8Array;
+}
+
+export type AdapterFileFormat = 'peft' | 'kohya';
+
+export interface SavedAdapterFile {
+  /** `<adapterName>.safetensors`. */
+  fileName: string;
+  bytes: Uint8Array;
+}
+
+/** A model (or LoRA) repo in the engine's Hub cache. */
+export interface CachedRepo {
+  repo: string;
+  /** Bytes of its cached files. */
+  bytes: number;
+  files: number;
+  /** The commits cached, most files first. */
+  commits: string[];
 }
 
 export interface EngineGenerateRequest {
@@ -235,4 +296,42 @@ export interface EngineApi {
   generate(request: EngineGenerateRequest, onStep?: (s: GenerateStep) => void): Promise<EngineGenerateResult>;
   /** Stops the running generation before its next step (or before decoding). */
   cancel(): Promise<void>;
+  /**
+   * Diffusers' `fuse_lora`: folds the adapters at `weight * loraScale` into the loaded model's
+   * weights; they stay fused across generations (later requests may omit them) until
+   * `unfuseLora`. Resolves to every fused adapter. Throws when one is already fused.
+   */
+  fuseLora(request: FuseRequest): Promise<string[]>;
+  /** Diffusers' `unfuse_lora`: restores the weights from before the first fuse, bit-exactly. */
+  unfuseLora(): Promise<void>;
+  /**
+   * PEFT's `add_weighted_adapter`: combines the adapters into a new one, held under `adapterName`
+   * and usable in later requests as `{adapterName, file: summary.file}`.
+   */
+  addWeightedAdapter(request: MergeRequest): Promise<MergeResult>;
+  /** Diffusers' `save_lora_adapter`: the adapter as safetensors, PEFT (default) or kohya keys. */
+  saveLoraAdapter(ref: AdapterRef, format?: AdapterFileFormat): Promise<SavedAdapterFile>;
+  /**
+   * The loaded model's weights of one component with what is fused folded in (live adapters not
+   * included), as safetensors: Diffusers' save of a fused pipeline. After `unfuseLora`, the
+   * pristine weights.
+   */
+  exportFusedWeights(component: Component): Promise<SavedAdapterFile>;
+  /** Diffusers' `delete_adapters`: drops adapters the engine holds (unknown names are ignored). */
+  deleteAdapters(names: string[]): Promise<void>;
+  /**
+   * Takes a Web Lock that this engine holds for as long as it lives and resolves to its name once
+   * held (the same name on every call); null where there are no Web Locks. The page requests the
+   * same lock: it is granted when the engine's worker is gone.
+   */
+  holdLifeLock(): Promise<string | null>;
+  /**
+   * Calls `onLost` once if the GPU device is lost (at once if it was already); after that, model
+   * calls throw `device-lost` and the page must start a new engine.
+   */
+  watchDeviceLost(onLost: (error: SerializedError) => void): Promise<void>;
+  /** Repos in the Hub cache with their sizes, largest first; empty without a cache. */
+  listCachedRepos(): Promise<CachedRepo[]>;
+  /** Removes a repo's files, listings and refs from the Hub cache; resolves to the bytes freed. */
+  deleteCachedRepo(repo: string): Promise<number>;
 }

@@ -5,6 +5,7 @@
 export type ErrorCode =
   | 'webgpu-unavailable'
   | 'device-lost'
+  | 'engine-lost'
   | 'out-of-memory'
   | 'safetensors-invalid'
   | 'pickle-refused'

@@ -1,3 +1,4 @@
+import { EngineLost } from './engine-lost.tsx';
 import { ErrorAlert } from './error-alert.tsx';
 import { Gallery } from './gallery.tsx';
 import { GeneratePanel } from './generate-panel.tsx';
@@ -6,6 +7,7 @@ import { ModelPanel } from './model-panel.tsx';
 import { SettingsPanel } from './settings-panel.tsx';
 import { UpdatePrompt } from './update-prompt.tsx';
 import { WebGpuStatusView } from './webgpu-status.tsx';
+import { XyGridPanel } from './xy-grid-panel.tsx';
 import './app.css';
 
 export function App() {
@@ -16,12 +18,14 @@ export function App() {
         <WebGpuStatusView />
       </header>
       <UpdatePrompt />
+      <EngineLost />
       <ErrorAlert />
       <main className="app-main">
         <div className="work-column">
           <ModelPanel />
           <LoraPanel />
           <GeneratePanel />
+          <XyGridPanel />
           <Gallery />
         </div>
         <aside>

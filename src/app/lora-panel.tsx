@@ -1,7 +1,9 @@
 import { useState } from 'react';
+import { selectAdaptersChangedSinceRun } from '../state/actions.ts';
 import { scaleValues } from '../state/slices/loras.ts';
 import { useAppStore } from '../state/store.ts';
 import { AddLoraDialog, LoraTaskProgress } from './add-lora-dialog.tsx';
+import { FuseMerge } from './fuse-merge.tsx';
 import { LoraRow } from './lora-row.tsx';
 import { LoraSearch } from './lora-search.tsx';
 import { NumberSlider } from './number-slider.tsx';
@@ -137,8 +139,22 @@ function PanelSettings() {
 }
 
 /**
+ * Says when the adapter settings differ from those of the image shown, so the user knows the next
+ * Generate applies them (weights, toggles, schedules and the scale go to the engine per request).
+ */
+function PendingChanges() {
+  const pending = useAppStore(selectAdaptersChangedSinceRun);
+  if (!pending) return null;
+  return (
+    <p className="note pending" role="status" aria-label="Adapter changes">
+      Adapter settings changed since the last image: the next Generate applies them.
+    </p>
+  );
+}
+
+/**
  * The LoRA panel: adapters (add from a repo, a URL or a file; weight, schedule, block weights,
- * hotswap, delete), the global scale and its schedule, and Hub search.
+ * hotswap, save, delete), the global scale and its schedule, fuse / unfuse / merge, and Hub search.
  */
 export function LoraPanel() {
   const loras = useAppStore((s) => s.loras);
@@ -165,10 +181,8 @@ export function LoraPanel() {
           ))}
         </ul>
       )}
-      <p className="note">
-        Files are read and converted in the engine; weights, schedules and toggles are kept here and are
-        applied when generation with adapters is available.
-      </p>
+      <FuseMerge />
+      <PendingChanges />
       <LoraSearch onPick={(initialRepo) => setDialog({ initialRepo })} />
       {dialog && (
         <AddLoraDialog

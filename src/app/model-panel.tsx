@@ -1,6 +1,8 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import type { StorageInfo } from '../api.ts';
+import type { CachedRepo, StorageInfo } from '../api.ts';
+import { selectHubUrl } from '../state/slices/settings.ts';
 import { useAppStore } from '../state/store.ts';
+import { suggestedBases } from '../state/suggested-bases.ts';
 import { useActions } from './actions-context.tsx';
 import { formatBytes } from './format-bytes.ts';
 import { requestPersistentStorage } from './pwa.ts';
@@ -35,8 +37,126 @@ export function ModelPanel() {
           List files
         </button>
       </form>
+      <SuggestedBases />
       <FileTable />
       <StorageLine />
+      <CachedRepos />
+    </section>
+  );
+}
+
+/** A few bases to start from, with their download sizes; Use fills the repo and lists its files. */
+function SuggestedBases() {
+  const actions = useActions();
+  const hubUrl = useAppStore(selectHubUrl);
+  const setRepo = useAppStore((s) => s.setModelRepo);
+  const setRevision = useAppStore((s) => s.setModelRevision);
+  return (
+    <details className="suggested" open>
+      <summary>Suggested bases</summary>
+      <ul className="suggested-bases" aria-label="Suggested bases">
+        {suggestedBases(hubUrl).map((b) => (
+          <li key={b.repo}>
+            <button
+              type="button"
+              className="secondary"
+              aria-label={`Use ${b.repo}`}
+              title={b.label}
+              onClick={() => {
+                setRepo(b.repo);
+                setRevision('');
+                void actions.listModelFiles();
+              }}
+            >
+              <code>{b.repo}</code> <span className="muted">{b.label}</span>
+              {b.approxBytes !== null && (
+                <>
+                  {' '}
+                  <data value={b.approxBytes}>≈{formatBytes(b.approxBytes)}</data>
+                </>
+              )}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </details>
+  );
+}
+
+/**
+ * What the Hub cache holds per repo (models and LoRAs), with its size and a Delete button that
+ * asks to confirm first. Read again after a load, a listing or a delete.
+ */
+function CachedRepos() {
+  const actions = useActions();
+  const files = useAppStore((s) => s.files);
+  const load = useAppStore((s) => s.modelLoad.status);
+  const loras = useAppStore((s) => s.loras.length);
+  const [repos, setRepos] = useState<CachedRepo[] | null>(null);
+  const [confirming, setConfirming] = useState<string | null>(null);
+  const [freed, setFreed] = useState<{ repo: string; bytes: number } | null>(null);
+  const refresh = useCallback(() => actions.listCachedRepos().then(setRepos), [actions]);
+
+  useEffect(() => {
+    void files;
+    void load;
+    void loras;
+    void refresh();
+  }, [refresh, files, load, loras]);
+
+  const remove = async (repo: string) => {
+    setConfirming(null);
+    const bytes = await actions.deleteCachedRepo(repo);
+    if (bytes !== null) setFreed({ repo, bytes });
+    await refresh();
+  };
+
+  if (repos === null) return null;
+  return (
+    <section className="cached" aria-label="Cached models">
+      <h3>Cached for offline use</h3>
+      {repos.length === 0 ? (
+        <p className="muted">Nothing cached yet: loaded models and read LoRAs are kept here.</p>
+      ) : (
+        <ul className="cached-repos" aria-label="Cached repositories">
+          {repos.map((r) => (
+            <li key={r.repo} className="row" aria-label={r.repo}>
+              <code className="grow">{r.repo}</code>
+              <span className="muted">
+                {r.files} file{r.files === 1 ? '' : 's'}
+              </span>
+              <data value={r.bytes} title={`${r.bytes.toLocaleString('en-US')} bytes`}>
+                {formatBytes(r.bytes)}
+              </data>
+              {confirming === r.repo ? (
+                <>
+                  <span role="status">Delete {formatBytes(r.bytes)} of cached files?</span>
+                  <button type="button" className="danger" onClick={() => void remove(r.repo)}>
+                    Confirm delete {r.repo}
+                  </button>
+                  <button type="button" className="secondary" onClick={() => setConfirming(null)}>
+                    Keep
+                  </button>
+                </>
+              ) : (
+                <button
+                  type="button"
+                  className="danger"
+                  aria-label={`Delete ${r.repo} from the cache`}
+                  onClick={() => setConfirming(r.repo)}
+                >
+                  Delete
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {freed && (
+        <p className="note" aria-live="polite">
+          Deleted {freed.repo}: {formatBytes(freed.bytes)} freed.
+        </p>
+      )}
     </section>
   );
 }
@@ -45,14 +165,18 @@ export function ModelPanel() {
 function StorageLine() {
   const actions = useActions();
   const files = useAppStore((s) => s.files);
+  const load = useAppStore((s) => s.modelLoad.status);
+  const loras = useAppStore((s) => s.loras.length);
   const [info, setInfo] = useState<StorageInfo | null | undefined>(undefined);
   const refresh = useCallback(() => actions.readStorage().then(setInfo), [actions]);
 
-  // Listing a repo caches its listing: read again whenever the listed files change.
+  // Listing a repo, loading a model and reading a LoRA fill the cache: read again after each.
   useEffect(() => {
     void files;
+    void load;
+    void loras;
     void refresh();
-  }, [refresh, files]);
+  }, [refresh, files, load, loras]);
 
   const keep = async () => {
     try {

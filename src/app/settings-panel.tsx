@@ -1,3 +1,4 @@
+import type { BackendChoice } from '../api.ts';
 import { selectHubUrl } from '../state/slices/settings.ts';
 import { useAppStore } from '../state/store.ts';
 import { TextField } from './text-field.tsx';
@@ -10,6 +11,8 @@ export function SettingsPanel() {
   const setHubUrl = useAppStore((s) => s.setHubUrl);
   const setToken = useAppStore((s) => s.setToken);
   const setRememberToken = useAppStore((s) => s.setRememberToken);
+  const backend = useAppStore((s) => s.backendChoice);
+  const setBackend = useAppStore((s) => s.setBackendChoice);
 
   return (
     <section className="panel" aria-labelledby="settings-heading">
@@ -43,6 +46,15 @@ export function SettingsPanel() {
           ? 'The token is saved in this browser (localStorage).'
           : 'The token stays in memory and is forgotten when you close the page.'}
       </p>
+      <label className="field">
+        <span>Run models on</span>
+        <select value={backend} onChange={(e) => setBackend(e.target.value as BackendChoice)}>
+          <option value="auto">Auto (WebGPU when possible)</option>
+          <option value="webgpu">WebGPU only</option>
+          <option value="wasm">CPU (wasm)</option>
+        </select>
+      </label>
+      <p className="note">Applies to the next model load.</p>
     </section>
   );
 }

@@ -4,6 +4,9 @@
  */
 import * as Comlink from 'comlink';
 import type {
+  AdapterFileFormat,
+  BackendChoice,
+  CachedRepo,
   EngineApi,
   GenerateAdapter,
   GenerateStep,
@@ -12,22 +15,25 @@ import type {
   LoraSearchHit,
   LoraSearchQuery,
   LoraSummary,
+  MergeRequest,
   ModelLoadProgress,
   RepoFile,
+  SavedAdapterFile,
   StorageInfo,
 } from '../api.ts';
 import { normalizeHubUrl } from '../core/engine/hub-url.ts';
 import { PARAMETERS_KEYWORD, readPngParameters } from '../core/image/png-chunks.ts';
 import { encodePng } from '../core/image/png-encode.ts';
+import type { Component } from '../core/lora/adapter.ts';
 import { parseGenerationParams } from '../core/pipeline/generation-params.ts';
 import type { Schedule } from '../core/pipeline/schedule.ts';
-import { LorafuseError, toLorafuseError } from '../errors.ts';
+import { LorafuseError, type SerializedError, toLorafuseError } from '../errors.ts';
 import { restorePlan, runInfotext } from './gallery-params.ts';
-import { applyPromptLoras } from './prompt-adapters.ts';
+import { applyPromptLoras, type PromptAdapters } from './prompt-adapters.ts';
 import { IDLE_RUN } from './slices/generation.ts';
 import { type LoraSource, modulesOutside, selectAdapterSettings, uniqueAdapterName } from './slices/loras.ts';
 import { selectHubUrl } from './slices/settings.ts';
-import type { AppStore } from './store.ts';
+import type { AppState, AppStore } from './store.ts';
 
 /** A LoRA file to add: a Hub repo file, a URL, or a file the user dropped or picked. */
 export type AddLoraSource =
@@ -73,7 +79,37 @@ export interface AppActions {
    * the loaded adapters from it; false when it could not (the error is shown).
    */
   restoreFromPng(file: Blob & { readonly name: string }): Promise<boolean>;
+  /**
+   * Starts a new engine after the old one died or lost its GPU device: reads the LoRAs again and
+   * reloads the model that was loaded; the settings in the store stay. False when a step failed.
+   */
+  restartEngine(): Promise<boolean>;
+  /** Removes an adapter from the panel and the engine (Diffusers' `delete_adapters`); refused while fused. */
+  removeLora(adapterName: string): Promise<void>;
+  /**
+   * Fuses the named adapters into the model at their weights times the global scale (Diffusers'
+   * `fuse_lora(adapter_names, lora_scale)`); they stay fused until `unfuseLoras`. False when it failed.
+   */
+  fuseLoras(adapterNames: string[]): Promise<boolean>;
+  /** Restores the model's weights from before the fuse, bit-exactly; the adapters are live again. */
+  unfuseLoras(): Promise<boolean>;
+  /**
+   * PEFT's `add_weighted_adapter` on panel adapters; the result joins the panel as a new enabled
+   * adapter. Resolves to its name, or null when it failed (the error is shown).
+   */
+  mergeLoras(request: MergeLorasRequest): Promise<string | null>;
+  /** An adapter as a .safetensors file (PEFT or kohya keys); null when it failed (the error is shown). */
+  saveLora(adapterName: string, format: AdapterFileFormat): Promise<SavedAdapterFile | null>;
+  /** One component's weights with what is fused, as safetensors; null when it failed (the error is shown). */
+  exportFusedWeights(component: Component): Promise<SavedAdapterFile | null>;
+  /** Repos in the engine's Hub cache with their sizes; null when it failed (the error is shown). */
+  listCachedRepos(): Promise<CachedRepo[] | null>;
+  /** Deletes a repo from the Hub cache; resolves to the bytes freed, or null when it failed. */
+  deleteCachedRepo(repo: string): Promise<number | null>;
 }
+
+/** The Merge dialog's choices: panel adapters by name, the rest as `addWeightedAdapter` takes them. */
+export type MergeLorasRequest = Omit<MergeRequest, 'adapters'> & { adapters: string[] };
 
 /**
  * Adapter changes and the engine. The LoRA slice is the source of truth for adapter names,
@@ -108,6 +144,40 @@ export function generationAdapters(s: Parameters<typeof selectAdapterSettings>[0
     };
   });
   return { adapters, scale: scaleTimes(settings.scaleSchedule, settings.scale) };
+}
+
+/**
+ * The adapters and scale the next Generate would send: the prompt's `<lora:name:w>` tags applied,
+ * fused adapters left out (they are in the model's weights until Unfuse).
+ */
+export function requestAdapters(
+  s: Pick<AppState, 'loras' | 'loraScale' | 'loraScaleSchedule' | 'fusedLoras'> & {
+    generation: { prompt: string };
+  },
+): { tagged: PromptAdapters; adapters: GenerateAdapter[]; scale: Schedule } {
+  const tagged = applyPromptLoras(s.generation.prompt, s.loras);
+  const fused = new Set(s.fusedLoras.map((f) => f.adapterName));
+  const live = tagged.loras.filter((l) => !fused.has(l.adapterName));
+  return { tagged, ...generationAdapters({ ...s, loras: live }) };
+}
+
+/**
+ * True when the last finished image was made with other adapter settings (weights, toggles,
+ * schedules, block weights, scale, files) than the next Generate would use.
+ */
+export function selectAdaptersChangedSinceRun(s: AppState): boolean {
+  const result = s.run.result;
+  if (!result) return false;
+  try {
+    const next = requestAdapters(s);
+    return (
+      JSON.stringify({ a: next.adapters, s: next.scale }) !==
+      JSON.stringify({ a: result.params.adapters, s: result.params.scale })
+    );
+  } catch {
+    // An adapter not read yet: Generate will say so.
+    return false;
+  }
 }
 
 function scaleTimes(s: Schedule, k: number): Schedule {
@@ -157,9 +227,55 @@ export function hubUrlFromSearch(search: string): string | null {
   }
 }
 
-export function createActions(store: AppStore, engine: EngineApi): AppActions {
+/** The page's `?backend=auto|webgpu|wasm` (this visit only); null when absent. */
+export function backendFromSearch(search: string): BackendChoice | null {
+  const b = new URLSearchParams(search).get('backend');
+  if (b === null) return null;
+  if (b === 'auto' || b === 'webgpu' || b === 'wasm') return b;
+  throw new LorafuseError(
+    'invalid-argument',
+    `The page's ?backend= must be auto, webgpu or wasm; got '${b}'.`,
+    {
+      backend: b,
+    },
+  );
+}
+
+export interface ActionsOptions {
+  /** Ends the engine's worker and starts a new one (app/engine-host.ts); absent: no restart. */
+  restartEngine?: () => EngineApi;
+}
+
+export function createActions(
+  store: AppStore,
+  initialEngine: EngineApi,
+  options: ActionsOptions = {},
+): AppActions {
+  let engine = initialEngine;
   let listing = 0;
   let galleryCount = 0;
+  /** The model to load again after a restart. */
+  let lastLoad: { repo: string; revision: string } | null = null;
+  /**
+   * Files the engine cannot read again by itself (dropped files, merged adapters), by
+   * `LoraSummary.file`, so a restarted engine gets them back.
+   */
+  const keptFiles = new Map<string, Blob>();
+
+  /** The panel adapter named `adapterName`, read by the engine, as the engine knows it. */
+  const adapterRef = (adapterName: string): { adapterName: string; file: string } => {
+    const entry = store.getState().loras.find((l) => l.adapterName === adapterName);
+    if (!entry?.summary) {
+      throw new LorafuseError(
+        'invalid-argument',
+        `No LoRA named "${adapterName}" has been read; add it first.`,
+        {
+          adapterName,
+        },
+      );
+    }
+    return { adapterName, file: entry.summary.file };
+  };
 
   /** Reads a LoRA in the engine with progress in the slice's `loraTask`; the task ends either way. */
   const inspect = async (source: AddLoraSource, replacing?: string): Promise<LoraSummary> => {
@@ -185,6 +301,40 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
     }
   };
 
+  /** Asks the engine to report a lost GPU device (the app then offers a restart). */
+  const watchEngine = () =>
+    engine.watchDeviceLost(
+      Comlink.proxy((e: SerializedError) => store.getState().showError(LorafuseError.fromJSON(e))),
+    );
+
+  /** Loads a model in the engine, with byte progress per file; remembered for a restart. */
+  const loadRepo = async (repo: string, revision: string): Promise<void> => {
+    const s = store.getState();
+    s.setModelLoad({ status: 'loading', repo, progress: null });
+    // The engine drops the old model, and with it what was fused.
+    s.setFusedLoras([]);
+    try {
+      await pushHubOptions();
+      const onProgress = (progress: ModelLoadProgress) => {
+        store.getState().setModelLoad({ status: 'loading', repo, progress });
+      };
+      const info = await engine.loadModel(
+        { repo, ...(revision ? { revision } : {}), backend: store.getState().backendChoice },
+        Comlink.proxy(onProgress),
+      );
+      lastLoad = { repo, revision };
+      const st = store.getState();
+      st.setModelLoad({ status: 'loaded', info });
+      const g = st.generation;
+      if (g.width % info.sizeMultiple !== 0 || g.height % info.sizeMultiple !== 0) {
+        st.setGenerationParams({ width: info.width, height: info.height });
+      }
+    } catch (e) {
+      store.getState().setModelLoad({ status: 'error', repo });
+      store.getState().showError(e);
+    }
+  };
+
   const pushHubOptions = (): Promise<void> => {
     const s = store.getState();
     return engine.setHubOptions({ hubUrl: selectHubUrl(s), ...(s.token ? { token: s.token } : {}) });
@@ -192,9 +342,12 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
 
   return {
     async start(pageSearch) {
+      void watchEngine().catch((e) => store.getState().showError(e));
       try {
         const hub = hubUrlFromSearch(pageSearch);
         if (hub) store.getState().setSessionHubUrl(hub);
+        const backend = backendFromSearch(pageSearch);
+        if (backend) store.getState().setBackendChoice(backend);
       } catch (e) {
         store.getState().showError(e);
       }
@@ -247,12 +400,13 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
       }
     },
 
-    async addLora(source, options = {}) {
+    async addLora(source, opts = {}) {
       store.getState().dismissError();
       try {
         const summary = await inspect(source);
         const s = store.getState();
-        const adapterName = options.adapterName?.trim() || uniqueAdapterName(s.loras, summary.name);
+        if ('file' in source) keptFiles.set(summary.file, source.file);
+        const adapterName = opts.adapterName?.trim() || uniqueAdapterName(s.loras, summary.name);
         s.addLora({ adapterName, source: entrySource(source), weight: 1, enabled: true, summary });
         return adapterName;
       } catch (e) {
@@ -271,6 +425,7 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
           });
         }
         const summary = await inspect(source, adapterName);
+        if ('file' in source) keptFiles.set(summary.file, source.file);
         const outside = current.summary ? modulesOutside(current.summary, summary) : [];
         if (outside.length > 0) {
           throw new LorafuseError(
@@ -321,25 +476,47 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
         return;
       }
       s.dismissError();
-      s.setModelLoad({ status: 'loading', repo, progress: null });
+      await loadRepo(repo, revision);
+    },
+
+    async restartEngine() {
+      if (!options.restartEngine) {
+        store
+          .getState()
+          .showError(new LorafuseError('internal', 'This app cannot restart its engine; reload the page.'));
+        return false;
+      }
+      const s = store.getState();
+      s.dismissError();
+      s.setEngineRestart('restarting');
       try {
+        engine = options.restartEngine();
+        s.setEngineLost(null);
+        s.setFusedLoras([]);
+        if (s.run.status === 'running') s.updateRun({ status: 'error' });
+        await watchEngine();
+        store.getState().setEngineStatus(await engine.getStatus());
         await pushHubOptions();
-        const onProgress = (progress: ModelLoadProgress) => {
-          store.getState().setModelLoad({ status: 'loading', repo, progress });
-        };
-        const info = await engine.loadModel(
-          { repo, ...(revision ? { revision } : {}) },
-          Comlink.proxy(onProgress),
-        );
-        const st = store.getState();
-        st.setModelLoad({ status: 'loaded', info });
-        const g = st.generation;
-        if (g.width % info.sizeMultiple !== 0 || g.height % info.sizeMultiple !== 0) {
-          st.setGenerationParams({ width: info.width, height: info.height });
+        // The new engine holds no LoRA bytes: read every adapter again (Hub files come from the cache).
+        for (const l of store.getState().loras) {
+          if (!l.summary) continue;
+          const kept = keptFiles.get(l.summary.file);
+          let source: LoraFileSource | undefined;
+          if ('repo' in l.source || 'url' in l.source) source = l.source;
+          else if (kept) {
+            const bytes = new Uint8Array(await kept.arrayBuffer());
+            source = Comlink.transfer({ bytes, name: l.summary.file }, [bytes.buffer]);
+          }
+          if (!source) continue;
+          await engine.inspectLora(source);
         }
+        if (lastLoad) await loadRepo(lastLoad.repo, lastLoad.revision);
+        return store.getState().error === null;
       } catch (e) {
-        store.getState().setModelLoad({ status: 'error', repo });
         store.getState().showError(e);
+        return false;
+      } finally {
+        store.getState().setEngineRestart('idle');
       }
     },
 
@@ -350,8 +527,7 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
       const g = s.generation;
       s.updateRun({ ...IDLE_RUN, status: 'running', steps: g.numInferenceSteps });
       try {
-        const tagged = applyPromptLoras(g.prompt, s.loras);
-        const { adapters, scale } = generationAdapters({ ...s, loras: tagged.loras });
+        const { tagged, adapters, scale } = requestAdapters(s);
         const onStep = (p: GenerateStep) => {
           store.getState().updateRun({ stepsDone: p.step + 1, steps: p.steps, preview: p.preview });
         };
@@ -453,6 +629,143 @@ export function createActions(store: AppStore, engine: EngineApi): AppActions {
       if (s.run.status !== 'running') return;
       s.updateRun({ cancelledAtStep: s.run.stepsDone });
       await engine.cancel();
+    },
+
+    async removeLora(adapterName) {
+      const s = store.getState();
+      s.dismissError();
+      try {
+        if (s.fusedLoras.some((f) => f.adapterName === adapterName)) {
+          throw new LorafuseError(
+            'invalid-argument',
+            `"${adapterName}" is fused into the model; press Unfuse before deleting it.`,
+            { adapterName },
+          );
+        }
+        await engine.deleteAdapters([adapterName]);
+        store.getState().removeLora(adapterName);
+      } catch (e) {
+        store.getState().showError(e);
+      }
+    },
+
+    async fuseLoras(adapterNames) {
+      const s = store.getState();
+      s.dismissError();
+      try {
+        if (adapterNames.length === 0) {
+          throw new LorafuseError('invalid-argument', 'Choose at least one adapter to fuse.');
+        }
+        const chosen = adapterNames.map((name) => {
+          const entry = s.loras.find((l) => l.adapterName === name);
+          if (!entry)
+            throw new LorafuseError('invalid-argument', `No LoRA named "${name}".`, { adapterName: name });
+          return { ...entry, enabled: true };
+        });
+        const { adapters } = generationAdapters({ ...s, loras: chosen });
+        const fused = await engine.fuseLora({
+          adapters: adapters.map(({ schedule: _ignored, ...a }) => a),
+          loraScale: s.loraScale,
+        });
+        const before = store.getState().fusedLoras;
+        store.getState().setFusedLoras(
+          fused.map(
+            (adapterName) =>
+              before.find((f) => f.adapterName === adapterName) ?? {
+                adapterName,
+                weight: chosen.find((c) => c.adapterName === adapterName)?.weight ?? 1,
+                loraScale: s.loraScale,
+              },
+          ),
+        );
+        return true;
+      } catch (e) {
+        store.getState().showError(e);
+        return false;
+      }
+    },
+
+    async unfuseLoras() {
+      store.getState().dismissError();
+      try {
+        await engine.unfuseLora();
+        store.getState().setFusedLoras([]);
+        return true;
+      } catch (e) {
+        store.getState().showError(e);
+        return false;
+      }
+    },
+
+    async mergeLoras(request) {
+      const s = store.getState();
+      s.dismissError();
+      try {
+        const adapterName = request.adapterName.trim();
+        if (s.loras.some((l) => l.adapterName === adapterName)) {
+          throw new LorafuseError(
+            'invalid-argument',
+            `Adapter name "${adapterName}" is already in use; pick another name for the merged adapter.`,
+            { adapterName },
+          );
+        }
+        const result = await engine.addWeightedAdapter({
+          ...request,
+          adapterName,
+          adapters: request.adapters.map(adapterRef),
+        });
+        keptFiles.set(result.summary.file, new Blob([result.bytes as Uint8Array<ArrayBuffer>]));
+        store.getState().addLora({
+          adapterName,
+          source: { merged: { from: [...request.adapters], method: request.combinationType } },
+          weight: 1,
+          enabled: true,
+          summary: result.summary,
+        });
+        return adapterName;
+      } catch (e) {
+        store.getState().showError(e);
+        return null;
+      }
+    },
+
+    async saveLora(adapterName, format) {
+      store.getState().dismissError();
+      try {
+        return await engine.saveLoraAdapter(adapterRef(adapterName), format);
+      } catch (e) {
+        store.getState().showError(e);
+        return null;
+      }
+    },
+
+    async exportFusedWeights(component) {
+      store.getState().dismissError();
+      try {
+        return await engine.exportFusedWeights(component);
+      } catch (e) {
+        store.getState().showError(e);
+        return null;
+      }
+    },
+
+    async listCachedRepos() {
+      try {
+        return await engine.listCachedRepos();
+      } catch (e) {
+        store.getState().showError(e);
+        return null;
+      }
+    },
+
+    async deleteCachedRepo(repo) {
+      store.getState().dismissError();
+      try {
+        return await engine.deleteCachedRepo(repo);
+      } catch (e) {
+        store.getState().showError(e);
+        return null;
+      }
     },
 
     async searchLoras(query) {

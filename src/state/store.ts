@@ -17,13 +17,15 @@ import {
   readPersistedSettings,
   type SettingsSlice,
 } from './slices/settings.ts';
+import { createXyGridSlice, type XyGridSlice } from './slices/xy-grid.ts';
 
 export type AppState = ModelsSlice &
   LorasSlice &
   GenerationSlice &
   SettingsSlice &
   EngineSlice &
-  GallerySlice;
+  GallerySlice &
+  XyGridSlice;
 export type Middlewares = [['zustand/persist', unknown]];
 export type AppStore = Mutate<StoreApi<AppState>, Middlewares>;
 
@@ -46,6 +48,7 @@ export function createAppStore(storage?: StateStorage): AppStore {
         ...createSettingsSlice(...a),
         ...createEngineSlice(...a),
         ...createGallerySlice(...a),
+        ...createXyGridSlice(...a),
       }),
       {
         name: PERSIST_KEY,

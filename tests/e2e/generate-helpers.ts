@@ -10,10 +10,18 @@ export const MODEL_REPO = 'fixtures/tiny-sd15';
 export const LORA_REPO = 'fixtures/sd15-kohya';
 export const ADAPTER = 'sd15-kohya';
 
+/**
+ * The backend models load on (`?backend=`): env LORAFUSE_E2E_BACKEND (auto, webgpu or wasm),
+ * default auto (WebGPU on SwiftShader here).
+ */
+export const E2E_BACKEND = process.env.LORAFUSE_E2E_BACKEND ?? 'auto';
+
 /** Starts the app fixture and opens the app pointed at the local Hub, ready to generate. */
 export async function openGenerateApp(): Promise<AppFixture> {
   const fixture = await startAppFixture('/app/');
-  await fixture.page.goto(`${fixture.app.url}?hub=${encodeURIComponent(fixture.hub.url)}`);
+  await fixture.page.goto(
+    `${fixture.app.url}?hub=${encodeURIComponent(fixture.hub.url)}&backend=${encodeURIComponent(E2E_BACKEND)}`,
+  );
   await fixture.page.getByRole('heading', { name: 'Generate', exact: true }).waitFor({ timeout: 60_000 });
   return fixture;
 }

@@ -41,6 +41,23 @@ export const SWIFTSHADER_STATUS: EngineStatus = {
   backendReason: 'WebGPU on google swiftshader',
 };
 
+/** The methods scripted through `fakeEngine`'s `adapters` behaviour; each call is recorded with its arguments. */
+const ADAPTER_METHODS = [
+  'loadModel',
+  'generate',
+  'fuseLora',
+  'unfuseLora',
+  'addWeightedAdapter',
+  'saveLoraAdapter',
+  'deleteAdapters',
+  'listCachedRepos',
+  'deleteCachedRepo',
+  'exportFusedWeights',
+  'watchDeviceLost',
+  'holdLifeLock',
+] as const;
+type AdapterMethod = (typeof ADAPTER_METHODS)[number];
+
 export interface FakeEngine extends EngineApi {
   calls: Array<
     | { method: 'getStatus' }
@@ -49,6 +66,7 @@ export interface FakeEngine extends EngineApi {
     | { method: 'inspectLora'; source: LoraFileSource }
     | { method: 'listLoraFiles'; repo: string; options: ListRepoFilesOptions | undefined }
     | { method: 'searchLoras'; query: LoraSearchQuery }
+    | { method: AdapterMethod; args: unknown[] }
   >;
 }
 
@@ -63,9 +81,25 @@ export function fakeEngine(
     ) => Promise<LoraSummary>;
     listLoraFiles?: (repo: string, options?: ListRepoFilesOptions) => Promise<RepoFile[]>;
     searchLoras?: (query: LoraSearchQuery) => Promise<LoraSearchHit[]>;
+    /** Model, generation, adapter and cache methods; unscripted ones reject (deleteAdapters resolves). */
+    more?: Partial<Pick<EngineApi, AdapterMethod>>;
   } = {},
 ): FakeEngine {
   const calls: FakeEngine['calls'] = [];
+  const recorded = Object.fromEntries(
+    ADAPTER_METHODS.map((name) => [
+      name,
+      (...args: unknown[]) => {
+        // The engine-life calls of `start` and restarts are not recorded: tests read the flows' calls.
+        if (name !== 'watchDeviceLost' && name !== 'holdLifeLock') calls.push({ method: name, args });
+        const f = behaviour.more?.[name] as ((...a: unknown[]) => Promise<unknown>) | undefined;
+        if (f) return f(...args);
+        if (name === 'deleteAdapters' || name === 'watchDeviceLost') return Promise.resolve();
+        if (name === 'holdLifeLock') return Promise.resolve(null);
+        return Promise.reject(new Error(`fakeEngine: ${name} is not scripted`));
+      },
+    ]),
+  ) as unknown as Pick<EngineApi, AdapterMethod>;
   return {
     calls,
     getStatus: () => {
@@ -94,8 +128,7 @@ export function fakeEngine(
     },
     persistStorage: async () => false,
     getStorageEstimate: async () => null,
-    loadModel: () => Promise.reject(new Error('fakeEngine: loadModel is not scripted')),
-    generate: () => Promise.reject(new Error('fakeEngine: generate is not scripted')),
     cancel: async () => {},
+    ...recorded,
   };
 }

@@ -3,6 +3,7 @@
  * worker, and in Node for tests. Dependencies that differ between those places are injected.
  */
 import type {
+  CachedRepo,
   EngineApi,
   EngineStatus,
   HubOptions,
@@ -13,8 +14,15 @@ import type {
   StorageInfo,
   WebGpuStatus,
 } from '../../api.ts';
+import { LorafuseError, type SerializedError } from '../../errors.ts';
 import { probeWebGpu } from '../gpu/device.ts';
-import { CacheStorageHubCache, type HubCache, listRepoFiles, searchModels } from '../io/hub.ts';
+import {
+  type CachedFile,
+  CacheStorageHubCache,
+  type HubCache,
+  listRepoFiles,
+  searchModels,
+} from '../io/hub.ts';
 import { isSafetensorsName } from '../pipeline/adapters/lora-source.ts';
 import { createGenerationEngine } from './generation-engine.ts';
 import { normalizeHubUrl } from './hub-url.ts';
@@ -33,6 +41,8 @@ export interface EngineDeps {
   hubCache?: HubCache | undefined;
   /** Quota and persistence; defaults to `navigator.storage` (absent in Node). */
   storage?: StorageManager | undefined;
+  /** Web Locks, for `holdLifeLock`; defaults to `navigator.locks` (absent in Node). */
+  locks?: LockManager | undefined;
   /** Marks buffers to move across the worker boundary (the worker passes `Comlink.transfer`). */
   transfer?: <T>(value: T, buffers: Transferable[]) => T;
 }
@@ -61,16 +71,92 @@ export function createEngine(deps: EngineDeps = {}): EngineApi {
 
   /** Bytes of every LoRA file read, by `LoraSummary.file`: generation loads adapters from them. */
   const loraBytes = new Map<string, Uint8Array>();
+  const transfer = deps.transfer ?? (<T>(v: T) => v);
+  let lifeLock: Promise<string> | undefined;
+  /** The device-lost error once it happened; every later model call throws it. */
+  let lost: LorafuseError | undefined;
+  const lostWatchers: ((e: SerializedError) => void)[] = [];
   const generation = createGenerationEngine({
     hub: hubParams,
     loraBytes,
+    gpu,
+    onDeviceLost: (e) => {
+      lost = e;
+      for (const w of lostWatchers) w(e.toJSON());
+    },
     ...(deps.transfer ? { transfer: deps.transfer } : {}),
   });
 
+  /** Model calls refuse after a device loss: the page must restart the engine. */
+  const live =
+    <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
+      if (lost) {
+        return Promise.reject(
+          new LorafuseError(
+            'device-lost',
+            `${lost.message} Press "Restart engine" to start a new engine and reload the model.`,
+            lost.details,
+          ),
+        );
+      }
+      return f(...args);
+    };
+
   return {
-    loadModel: generation.loadModel,
-    generate: generation.generate,
+    loadModel: live(generation.loadModel),
+    generate: live(generation.generate),
     cancel: generation.cancel,
+    fuseLora: live(generation.fuseLora),
+    unfuseLora: live(generation.unfuseLora),
+    deleteAdapters: generation.deleteAdapters,
+
+    async holdLifeLock() {
+      const locks = 'locks' in deps ? deps.locks : globalThis.navigator?.locks;
+      if (!locks) return null;
+      lifeLock ??= new Promise<string>((resolve) => {
+        const name = `lorafuse-engine-${globalThis.crypto.randomUUID()}`;
+        void locks.request(name, () => {
+          resolve(name);
+          return new Promise<never>(() => {});
+        });
+      });
+      return lifeLock;
+    },
+
+    async watchDeviceLost(onLost) {
+      if (lost) onLost(lost.toJSON());
+      else lostWatchers.push(onLost);
+    },
+
+    async addWeightedAdapter(request) {
+      const { file, bytes } = await generation.addWeightedAdapter(request);
+      const summary = summarizeLora(bytes, file, knownBaseTargets(), true);
+      // The page keeps a copy (to hand a restarted engine); the engine keeps its own.
+      const copy = bytes.slice();
+      return transfer({ summary, bytes: copy }, [copy.buffer]);
+    },
+
+    async saveLoraAdapter(ref, format = 'peft') {
+      const bytes = (await generation.saveLoraAdapter(ref, format)).slice();
+      return transfer({ fileName: `${ref.adapterName}.safetensors`, bytes }, [bytes.buffer]);
+    },
+
+    async exportFusedWeights(component) {
+      const bytes = (await live(generation.exportFusedWeights)(component)).slice();
+      return transfer({ fileName: `${component}.fused.safetensors`, bytes }, [bytes.buffer]);
+    },
+
+    async listCachedRepos(): Promise<CachedRepo[]> {
+      const c = cache();
+      return c ? groupCachedFiles(await c.listCached()) : [];
+    },
+
+    async deleteCachedRepo(repo) {
+      const c = cache();
+      if (!c) return 0;
+      return c.delete(repo);
+    },
 
     getStatus() {
       status ??= probeWebGpu(gpu).then(describeBackend);
@@ -144,6 +230,26 @@ export function createEngine(deps: EngineDeps = {}): EngineApi {
       return { usage: estimate.usage ?? 0, quota: estimate.quota ?? 0, persisted, hubCacheBytes };
     },
   };
+}
+
+/** Cached files by repo, with their bytes and commits; largest repo first. */
+export function groupCachedFiles(files: readonly CachedFile[]): CachedRepo[] {
+  const byRepo = new Map<string, { bytes: number; files: number; commits: Map<string, number> }>();
+  for (const f of files) {
+    const r = byRepo.get(f.repo) ?? { bytes: 0, files: 0, commits: new Map<string, number>() };
+    r.bytes += f.size;
+    r.files += 1;
+    r.commits.set(f.commit, (r.commits.get(f.commit) ?? 0) + 1);
+    byRepo.set(f.repo, r);
+  }
+  return [...byRepo]
+    .map(([repo, r]) => ({
+      repo,
+      bytes: r.bytes,
+      files: r.files,
+      commits: [...r.commits].sort((a, b) => b[1] - a[1]).map(([c]) => c),
+    }))
+    .sort((a, b) => b.bytes - a.bytes || (a.repo < b.repo ? -1 : 1));
 }
 
 /** Chooses the backend from the WebGPU probe and says why (DESIGN.md decision 8). */

@@ -1,35 +1,46 @@
 /**
  * The engine's model and text-to-image half: loads a Hub model (per-file byte progress), keeps the
- * adapter manager in step with the adapters a request names (loading from the bytes `inspectLora`
- * already read), applies per-step schedules before each step, previews each step and cancels.
+ * adapter manager in step with the adapters a request names (adapter-ops.ts: loading from the bytes
+ * `inspectLora` already read, hotswapping, keeping fused adapters fused), applies per-step schedules
+ * before each step, previews each step and cancels; fuse, unfuse, merge, save and delete between
+ * generations.
  * Networks run on onnxruntime-web's wasm backend: the adapter manager's one weight sink writes CPU
  * tensors into the sessions (adapters/session-sink.ts); WebGPU sessions wait for a GPU sink.
  */
 import type {
+  AdapterFileFormat,
+  AdapterRef,
   EngineGenerateRequest,
   EngineGenerateResult,
+  FuseRequest,
   GenerateStep,
   LoadedModelInfo,
+  MergeRequest,
   ModelLoadProgress,
   ModelRef,
 } from '../../api.ts';
 import { LorafuseError } from '../../errors.ts';
 import type { HubOptions } from '../io/hub.ts';
 import { HubModelSource } from '../io/hub-model-source.ts';
-import type { AdapterManager } from '../pipeline/adapters.ts';
+import type { Component } from '../lora/adapter.ts';
 import { defaultSize, generate } from '../pipeline/generate.ts';
 import { latentPreview } from '../pipeline/latent-preview.ts';
 import type { LoadedModel } from '../pipeline/model.ts';
 import { stepAdapterWeights } from '../pipeline/step-weights.ts';
+import { EngineAdapters } from './adapter-ops.ts';
 import { openModelRuntime } from './model-runtime.ts';
 
 export interface GenerationEngineDeps {
   /** Hub endpoint, token, fetch and cache of the engine. */
   hub(): HubOptions;
-  /** The bytes of LoRA files read so far, by `LoraSummary.file`. */
-  loraBytes: ReadonlyMap<string, Uint8Array>;
+  /** The bytes of LoRA files read so far, by `LoraSummary.file` (merged adapters add theirs). */
+  loraBytes: Map<string, Uint8Array>;
   /** Marks buffers to move rather than copy across the worker boundary (Comlink.transfer). */
   transfer?: <T>(value: T, buffers: Transferable[]) => T;
+  /** The WebGPU entry point models open on (absent: wasm). */
+  gpu?: GPU | undefined;
+  /** Called once when the GPU device of a loaded model is lost. */
+  onDeviceLost?: (error: LorafuseError) => void;
 }
 
 export interface GenerationEngine {
@@ -39,6 +50,13 @@ export interface GenerationEngine {
     onStep?: (s: GenerateStep) => unknown,
   ): Promise<EngineGenerateResult>;
   cancel(): Promise<void>;
+  fuseLora(request: FuseRequest): Promise<string[]>;
+  unfuseLora(): Promise<void>;
+  /** The merged adapter's file key and PEFT bytes (also kept in `loraBytes`). */
+  addWeightedAdapter(request: MergeRequest): Promise<{ file: string; bytes: Uint8Array }>;
+  saveLoraAdapter(ref: AdapterRef, format: AdapterFileFormat): Promise<Uint8Array>;
+  deleteAdapters(names: string[]): Promise<void>;
+  exportFusedWeights(component: Component): Promise<Uint8Array>;
 }
 
 /** Lets queued messages (a `cancel()`) run between steps. */
@@ -46,33 +64,23 @@ const yieldToMessages = () => new Promise<void>((r) => setTimeout(r, 0));
 
 export function createGenerationEngine(deps: GenerationEngineDeps): GenerationEngine {
   let model: LoadedModel | undefined;
-  let manager: AdapterManager | undefined;
-  /** adapterName -> file loaded under it. */
-  const loaded = new Map<string, string>();
+  let adapters: EngineAdapters | undefined;
   let running: AbortController | undefined;
   const transfer = deps.transfer ?? (<T>(v: T) => v);
 
-  async function syncAdapters(m: AdapterManager, adapters: EngineGenerateRequest['adapters']): Promise<void> {
-    const wanted = new Map(adapters.map((a) => [a.adapterName, a.file]));
-    const stale = [...loaded].filter(([name, file]) => wanted.get(name) !== file).map(([name]) => name);
-    if (stale.length > 0) {
-      await m.deleteAdapters(stale);
-      for (const n of stale) loaded.delete(n);
+  /** The loaded model's adapters, for an operation that must not overlap a generation. */
+  const idleAdapters = (op: string): EngineAdapters => {
+    if (!adapters) {
+      throw new LorafuseError(
+        'invalid-argument',
+        `${op} needs a model: load one in the Generate panel first.`,
+      );
     }
-    for (const [name, file] of wanted) {
-      if (loaded.has(name)) continue;
-      const bytes = deps.loraBytes.get(file);
-      if (!bytes) {
-        throw new LorafuseError(
-          'invalid-argument',
-          `The engine no longer holds ${file} (adapter "${name}"); remove the LoRA and add it again.`,
-          { adapterName: name, file },
-        );
-      }
-      await m.loadLoraWeights({ bytes, name: file }, { adapterName: name });
-      loaded.set(name, file);
+    if (running) {
+      throw new LorafuseError('invalid-argument', `A generation is running; wait or cancel it before ${op}.`);
     }
-  }
+    return adapters;
+  };
 
   return {
     async loadModel(ref, onProgress) {
@@ -90,14 +98,17 @@ export function createGenerationEngine(deps: GenerationEngineDeps): GenerationEn
       });
       const old = model;
       model = undefined;
-      manager = undefined;
-      loaded.clear();
+      adapters = undefined;
       await old?.release();
-      const runtime = await openModelRuntime(src);
+      const runtime = await openModelRuntime(src, {
+        gpu: deps.gpu,
+        backend: ref.backend ?? 'auto',
+        ...(deps.onDeviceLost ? { onDeviceLost: deps.onDeviceLost } : {}),
+      });
       const m = runtime.model;
       const [height, width] = defaultSize(m);
       model = m;
-      manager = runtime.adapters;
+      adapters = new EngineAdapters(runtime.adapters, deps.loraBytes);
       return {
         repo: ref.repo,
         family: m.family,
@@ -109,7 +120,7 @@ export function createGenerationEngine(deps: GenerationEngineDeps): GenerationEn
     },
 
     async generate(req, onStep) {
-      if (!model || !manager) {
+      if (!model || !adapters) {
         throw new LorafuseError(
           'invalid-argument',
           'No model is loaded: load a model in the Model panel first.',
@@ -118,12 +129,12 @@ export function createGenerationEngine(deps: GenerationEngineDeps): GenerationEn
       if (running)
         throw new LorafuseError('invalid-argument', 'A generation is already running; wait or cancel it.');
       const m = model;
-      const adapters = manager;
+      const held = adapters;
       const controller = new AbortController();
       running = controller;
       const started = performance.now();
       try {
-        await syncAdapters(adapters, req.adapters);
+        await held.sync(req.adapters);
         const plan = req.adapters.map((a) => ({
           name: a.adapterName,
           weight: a.weight,
@@ -136,7 +147,7 @@ export function createGenerationEngine(deps: GenerationEngineDeps): GenerationEn
           const weights = stepAdapterWeights(plan, req.scale, step, req.steps);
           const key = JSON.stringify(weights);
           if (key === applied) return;
-          await adapters.setAdapters(names, weights);
+          await held.setWeights(names, weights);
           applied = key;
         };
         await setWeights(0);
@@ -186,6 +197,16 @@ export function createGenerationEngine(deps: GenerationEngineDeps): GenerationEn
 
     async cancel() {
       running?.abort();
+    },
+
+    fuseLora: (request) => idleAdapters('fusing').fuse(request),
+    unfuseLora: () => idleAdapters('unfusing').unfuse(),
+    addWeightedAdapter: (request) => idleAdapters('merging adapters').merge(request),
+    saveLoraAdapter: (ref, format) => idleAdapters('saving an adapter').save(ref, format),
+    exportFusedWeights: (component) => idleAdapters('exporting weights').exportFused(component),
+    async deleteAdapters(names) {
+      // Without a model nothing is held: the adapters are gone already.
+      if (adapters) await idleAdapters('deleting adapters').delete(names);
     },
   };
 }

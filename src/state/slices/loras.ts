@@ -11,7 +11,9 @@ import type { AppState, Middlewares } from '../store.ts';
 export type LoraSource =
   | { repo: string; weightName: string; revision?: string }
   | { url: string }
-  | { fileName: string; size: number };
+  | { fileName: string; size: number }
+  /** Made by the Merge dialog (`addWeightedAdapter`) from these adapters, with this method. */
+  | { merged: { from: string[]; method: string } };
 
 /**
  * Block multipliers of the UNet, keyed as Diffusers' block dict (`{down: {block_0: 1}, mid: 1,
@@ -58,8 +60,17 @@ export interface LoraTask {
   replacing?: string;
 }
 
+/** An adapter folded into the model's weights (`fuseLora`), at `weight * loraScale`. */
+export interface FusedLora {
+  adapterName: string;
+  weight: number;
+  loraScale: number;
+}
+
 export interface LorasSlice {
   loras: LoraEntry[];
+  /** What the engine has fused now, in fuse order; empty after unfuse or a model load. */
+  fusedLoras: FusedLora[];
   /** The global LoRA scale (Diffusers' `cross_attention_kwargs={"scale": s}`). */
   loraScale: number;
   /** Per-step multiplier of `loraScale`; 1 is constant. */
@@ -81,6 +92,7 @@ export interface LorasSlice {
   setLoraScaleSchedule(schedule: Schedule): void;
   setLoraWeightRange(range: WeightRange): void;
   setLoraTask(task: LoraTask | null): void;
+  setFusedLoras(fused: FusedLora[]): void;
 }
 
 export const DEFAULT_WEIGHT_RANGE: WeightRange = { min: -2, max: 2 };
@@ -94,6 +106,7 @@ export const createLorasSlice: StateCreator<AppState, Middlewares, [], LorasSlic
   };
   return {
     loras: [],
+    fusedLoras: [],
     loraScale: 1,
     loraScaleSchedule: 1,
     loraWeightRange: DEFAULT_WEIGHT_RANGE,
@@ -169,6 +182,7 @@ export const createLorasSlice: StateCreator<AppState, Middlewares, [], LorasSlic
       set({ loraWeightRange: { min: range.min, max: range.max } });
     },
     setLoraTask: (loraTask) => set({ loraTask }),
+    setFusedLoras: (fusedLoras) => set({ fusedLoras }),
   };
 };
 

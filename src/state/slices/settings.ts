@@ -1,4 +1,5 @@
 import type { StateCreator } from 'zustand';
+import type { BackendChoice } from '../../api.ts';
 import type { AppState, Middlewares } from '../store.ts';
 
 /** The build-time default (vite.config.ts, env LORAFUSE_HUB_URL); Node tests have no such constant. */
@@ -13,6 +14,9 @@ export interface SettingsSlice {
   /** Hub access token; persisted only when `rememberToken` is set. */
   token: string;
   rememberToken: boolean;
+  /** Where models run when loaded: 'auto' (WebGPU when a device can be made), or forced (not persisted). */
+  backendChoice: BackendChoice;
+  setBackendChoice(choice: BackendChoice): void;
   /** Sets the Hub URL as the user's choice; it replaces a `?hub=` URL for this visit too. */
   setHubUrl(hubUrl: string): void;
   setSessionHubUrl(hubUrl: string | null): void;
@@ -25,6 +29,8 @@ export const createSettingsSlice: StateCreator<AppState, Middlewares, [], Settin
   sessionHubUrl: null,
   token: '',
   rememberToken: false,
+  backendChoice: 'auto',
+  setBackendChoice: (backendChoice) => set({ backendChoice }),
   setHubUrl: (hubUrl) => set({ hubUrl, sessionHubUrl: null }),
   setSessionHubUrl: (sessionHubUrl) => set({ sessionHubUrl }),
   setToken: (token) => set({ token }),
