@@ -180,3 +180,125 @@ export class FactorCache {
     this.prune(() => false);
   }
 }
+
+interface ConcatEntry extends LoraFactorBuffers {
+  out: number;
+  n: number;
+  /** The terms' uids, in order (their factor values). */
+  uids: string;
+  scaleKey: string;
+}
+
+/**
+ * Several plain LoRA terms on one module as ONE merge-lora launch (the issue's "one launch serves
+ * any number of adapters"): per module and purpose (live or fused), `up` [out, R], `down` [R, n]
+ * and `scale` [R] with the terms' ranks concatenated (each term takes max(its rank, its slot's
+ * target rank) columns, zero-padded). A coefficient change rewrites `scale` only; a hotswap or a
+ * new term rewrites `up`/`down` in place when R is unchanged (with target-rank slots it always is),
+ * and reallocates only when the set of ranks changes.
+ */
+export class ConcatFactorCache {
+  private readonly cache = new Map<string, ConcatEntry>();
+  readonly stats: FactorStats = { buffersCreated: 0, factorWrites: 0, scaleWrites: 0 };
+  private scratch = new Float32Array(0);
+
+  constructor(private readonly device: GPUDevice) {}
+
+  private create(label: string, floats: number): GPUBuffer {
+    this.stats.buffersCreated++;
+    return this.device.createBuffer({ label, size: Math.max(4, floats * 4), usage: usage() });
+  }
+
+  private staging(length: number): Float32Array {
+    if (this.scratch.length < length) this.scratch = new Float32Array(length);
+    const s = this.scratch.subarray(0, length);
+    s.fill(0);
+    return s;
+  }
+
+  private write(buffer: GPUBuffer, data: Float32Array): void {
+    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** The concatenated buffers of `terms` (all plain LoRA on an [out, n] weight) under `key`. */
+  ensure(key: string, terms: readonly GpuTerm[], out: number, n: number, label: string): LoraFactorBuffers {
+    const ranks = terms.map((t) => Math.max(t.module.factors.down!.shape[0]!, t.slot?.rank ?? 0));
+    const r = ranks.reduce((a, b) => a + b, 0);
+    let c = this.cache.get(key);
+    if (c && (c.out !== out || c.n !== n || c.t !== r)) {
+      this.destroyEntry(c);
+      this.cache.delete(key);
+      c = undefined;
+    }
+    if (!c) {
+      c = {
+        up: this.create(`${label}:up-cat`, out * r),
+        down: this.create(`${label}:down-cat`, r * n),
+        scale: this.create(`${label}:scale-cat`, r),
+        t: r,
+        out,
+        n,
+        uids: '',
+        scaleKey: '',
+      };
+      this.cache.set(key, c);
+    }
+    const uids = terms.map((t) => t.uid).join(',');
+    if (c.uids !== uids) {
+      const up = this.staging(out * r);
+      let off = 0;
+      terms.forEach((t, j) => {
+        const tr = t.module.factors.down!.shape[0]!;
+        const u = t.module.factors.up!.data;
+        for (let o = 0; o < out; o++) up.set(u.subarray(o * tr, (o + 1) * tr), o * r + off);
+        off += ranks[j]!;
+      });
+      this.write(c.up, up);
+      const down = this.staging(r * n);
+      off = 0;
+      terms.forEach((t, j) => {
+        down.set(t.module.factors.down!.data, off * n);
+        off += ranks[j]!;
+      });
+      this.write(c.down, down);
+      if (c.uids !== '') this.stats.factorWrites++;
+      c.uids = uids;
+    }
+    const scales = terms.map((t) => `${t.coefficient * moduleScale(t.module)}|${t.module.rank}`).join(',');
+    if (c.scaleKey !== scales) {
+      const scale = this.staging(r);
+      let off = 0;
+      terms.forEach((t, j) => {
+        scale.fill(t.coefficient * moduleScale(t.module), off, off + t.module.rank);
+        off += ranks[j]!;
+      });
+      this.write(c.scale, scale);
+      this.stats.scaleWrites++;
+      c.scaleKey = scales;
+    }
+    return c;
+  }
+
+  /** Destroys the buffers of every key `keep` rejects. */
+  prune(keep: (key: string) => boolean): void {
+    for (const [key, c] of this.cache) {
+      if (keep(key)) continue;
+      this.destroyEntry(c);
+      this.cache.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  private destroyEntry(c: ConcatEntry): void {
+    c.up.destroy();
+    c.down.destroy();
+    c.scale.destroy();
+  }
+
+  destroy(): void {
+    this.prune(() => false);
+  }
+}

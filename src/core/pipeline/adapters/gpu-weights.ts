@@ -35,7 +35,7 @@ import type {
   ModuleWeights,
   StoreCounters,
 } from './adapter-store.ts';
-import { FactorCache, type GpuTerm, isPlainLora } from './gpu-factors.ts';
+import { ConcatFactorCache, FactorCache, type GpuTerm, isPlainLora } from './gpu-factors.ts';
 import { FiniteBatch, type FiniteCheck, nonfiniteError } from './gpu-finite-batch.ts';
 import { type LedgerEntry, StoreLedger, signatureOf } from './store-ledger.ts';
 import { storeId } from './weight-store.ts';
@@ -75,7 +75,7 @@ export interface GpuStoreStats extends StoreCounters {
   /** Launch paths: merge-lora launches on persistent factors, `mergeModule` calls. */
   loraLaunches: number;
   moduleMerges: number;
-  /** Buffers this store created (bases, effective, fused pools, scratch); factors: `factors`. */
+  /** Buffers this store created (bases, effective, fused pools); factors: `factors`, `concat`. */
   buffersCreated: number;
   /** Merges per module id (dirty-tracking checks). */
   perModule: Map<string, number>;
@@ -85,8 +85,6 @@ export interface GpuStoreStats extends StoreCounters {
 interface Owned {
   effective: GpuParams | null;
   fusedPool: GpuParams[];
-  /** f32 ping-pong buffer for several LoRA terms on an f32 weight. */
-  scratch: GPUBuffer | null;
   /** What the sinks were last given. */
   bound: GpuParams | null;
   /** NaN/Inf check results: of the effective weight, of a fused one. */
@@ -131,6 +129,8 @@ export class GpuWeightStore implements AdapterStore {
   private readonly entries = new Map<string, Entry>();
   private readonly sinks: GpuBindingSink[] = [];
   readonly factors: FactorCache;
+  /** Concatenated factors of modules with several plain LoRA terms (one launch for all). */
+  readonly concat: ConcatFactorCache;
   readonly finite: FiniteBatch;
   readonly stats: GpuStoreStats = {
     recomputes: 0,
@@ -149,6 +149,7 @@ export class GpuWeightStore implements AdapterStore {
     options: GpuStoreOptions = {},
   ) {
     this.factors = new FactorCache(device);
+    this.concat = new ConcatFactorCache(device);
     this.finite = new FiniteBatch(device);
     this.baseSource = options.base ?? null;
   }
@@ -255,11 +256,17 @@ export class GpuWeightStore implements AdapterStore {
     return new Float32Array(length);
   }
 
-  /** Factor buffers of terms no module holds live are destroyed (call after removing adapters). */
+  /** Factor buffers of terms no module holds live are destroyed (call after removing adapters or a hotswap). */
   pruneFactors(): void {
     const live = new Set<unknown>();
     for (const e of this.entries.values()) for (const t of e.terms) live.add(FactorCache.keyOf(t));
     this.factors.prune((k) => live.has(k));
+    // Concatenated factors are keyed `<module id>:<effective|fused>`: kept while the module is held
+    // with several live terms (the fused ones, made at a fuse, go with the next prune).
+    const several = new Set(
+      [...this.entries].filter(([, e]) => e.terms.length > 1).map(([id]) => `${id}:effective`),
+    );
+    this.concat.prune((k) => several.has(k));
   }
 
   /** @internal */
@@ -316,6 +323,7 @@ export class GpuWeightStore implements AdapterStore {
     }
     this.entries.clear();
     this.factors.destroy();
+    this.concat.destroy();
     this.finite.destroy();
   }
 }
@@ -332,13 +340,11 @@ function destroyParams(p: GpuParams): void {
 function destroyOwned(o: Owned): void {
   if (o.effective) destroyParams(o.effective);
   for (const p of o.fusedPool) destroyParams(p);
-  o.scratch?.destroy();
   o.checks.effective?.destroy();
   o.checks.fused?.destroy();
   o.checks = { effective: null, fused: null };
   o.effective = null;
   o.fusedPool = [];
-  o.scratch = null;
 }
 
 /** Staged changes; nothing is bound until `commit()`. */
@@ -406,7 +412,6 @@ export class GpuStoreTransaction implements AdapterStoreTransaction {
       owned: {
         effective: null,
         fusedPool: [],
-        scratch: null,
         bound: uploaded ? null : source,
         checks: { effective: null, fused: null },
       },
@@ -556,7 +561,7 @@ export class GpuStoreTransaction implements AdapterStoreTransaction {
     const out = e.weightShape[0] ?? 1;
     const n = e.count / out;
     const plain = terms.every((t) => isPlainLora(t.module, out, n));
-    if (!plain || (terms.length > 1 && e.dtype !== 'f32') || terms.length === 0) {
+    if (!plain || terms.length === 0) {
       this.store.stats.moduleMerges++;
       await mergeModule(device, {
         module: `${id}:${what}`,
@@ -569,31 +574,29 @@ export class GpuStoreTransaction implements AdapterStoreTransaction {
       });
       return;
     }
-    // Several terms on f32: each launch adds one term, ping-ponging so that the last lands in dst.
-    if (terms.length > 1) e.owned.scratch ??= this.store.createBuffer(`${id}:scratch`, dst.weight.size);
-    let from = src.weight;
-    for (const [i, term] of terms.entries()) {
-      const f = this.store.factors.ensure(term, out, n, `${id}:${term.source ?? 'term'}`);
-      const to = (terms.length - 1 - i) % 2 === 0 ? dst.weight : e.owned.scratch!;
-      await mergeLora(device, {
-        module: `${id}:${what}`,
-        dtype: e.dtype,
-        outFeatures: out,
-        inFeatures: n,
-        rank: f.t,
-        w0: from,
-        up: f.up,
-        scale: f.scale,
-        down: f.down,
-        wEff: to,
-        encoder,
-      });
-      if (i === terms.length - 1 && src.bias && dst.bias) {
-        encoder.copyBufferToBuffer(src.bias, 0, dst.bias, 0, Math.min(src.bias.size, dst.bias.size));
-      }
-      this.store.stats.loraLaunches++;
-      from = to;
+    // One launch: a single term's own buffers, several terms' ranks concatenated.
+    const label = `${id}:${what}`;
+    const f =
+      terms.length === 1
+        ? this.store.factors.ensure(terms[0]!, out, n, `${id}:${terms[0]!.source ?? 'term'}`)
+        : this.store.concat.ensure(label, terms, out, n, label);
+    await mergeLora(device, {
+      module: label,
+      dtype: e.dtype,
+      outFeatures: out,
+      inFeatures: n,
+      rank: f.t,
+      w0: src.weight,
+      up: f.up,
+      scale: f.scale,
+      down: f.down,
+      wEff: dst.weight,
+      encoder,
+    });
+    if (src.bias && dst.bias) {
+      encoder.copyBufferToBuffer(src.bias, 0, dst.bias, 0, Math.min(src.bias.size, dst.bias.size));
     }
+    this.store.stats.loraLaunches++;
   }
 
   /** Binds and publishes the change (after `compute`). */
