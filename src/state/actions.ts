@@ -301,10 +301,22 @@ export function createActions(
     }
   };
 
-  /** Asks the engine to report a lost GPU device (the app then offers a restart). */
+  /** When the last automatic restart began (performance.now()). */
+  let lastAutoRestart = Number.NEGATIVE_INFINITY;
+  /**
+   * Asks the engine to report a lost GPU device. The engine is then re-created at once (a new
+   * worker: onnxruntime-web keeps one device per JS realm), with the model and LoRAs read again
+   * from the cache; at most once a minute, so a device lost again right away leaves the banner's
+   * "Restart engine" to the user.
+   */
   const watchEngine = () =>
     engine.watchDeviceLost(
-      Comlink.proxy((e: SerializedError) => store.getState().showError(LorafuseError.fromJSON(e))),
+      Comlink.proxy((e: SerializedError) => {
+        store.getState().showError(LorafuseError.fromJSON(e));
+        if (!options.restartEngine || performance.now() - lastAutoRestart < 60_000) return;
+        lastAutoRestart = performance.now();
+        void actions.restartEngine();
+      }),
     );
 
   /** Loads a model in the engine, with byte progress per file; remembered for a restart. */
@@ -340,7 +352,7 @@ export function createActions(
     return engine.setHubOptions({ hubUrl: selectHubUrl(s), ...(s.token ? { token: s.token } : {}) });
   };
 
-  return {
+  const actions: AppActions = {
     async start(pageSearch) {
       void watchEngine().catch((e) => store.getState().showError(e));
       try {
@@ -779,4 +791,5 @@ export function createActions(
       }
     },
   };
+  return actions;
 }

@@ -230,6 +230,36 @@ describe('engine restart', () => {
     expect(store.getState().engineLost?.code).toBe('device-lost');
   });
 
+  it('a lost GPU device restarts the engine by itself, once a minute at most', async () => {
+    const store = createAppStore(memoryStorage());
+    let report: ((e: ReturnType<LorafuseError['toJSON']>) => void) | undefined;
+    const watching = {
+      watchDeviceLost: async (cb: (e: ReturnType<LorafuseError['toJSON']>) => void) => {
+        report = cb;
+      },
+    };
+    const engines = [
+      fakeEngine({ more: watching }),
+      fakeEngine({ more: watching }),
+      fakeEngine({ more: watching }),
+    ];
+    let made = 0;
+    const actions = createActions(store, engines[0] as EngineApi, {
+      restartEngine: () => engines[++made] as EngineApi,
+    });
+    await actions.start('');
+    const lost = new LorafuseError('device-lost', 'The GPU device was lost (unknown).');
+    report!(lost.toJSON());
+    await expect.poll(() => store.getState().engineRestart).toBe('idle');
+    expect(made).toBe(1);
+    expect(store.getState().engineLost).toBeNull();
+    // Lost again at once: no second automatic restart; the banner offers the button.
+    report!(lost.toJSON());
+    await Promise.resolve();
+    expect(made).toBe(1);
+    expect(store.getState().engineLost?.code).toBe('device-lost');
+  });
+
   it('starts a new engine, reads the LoRAs again (a dropped file from the kept bytes) and reloads the model', async () => {
     const store = createAppStore(memoryStorage());
     const first = fakeEngine({
