@@ -85,8 +85,8 @@ async function setUp(): Promise<void> {
   await panel().getByLabel('Prompt', { exact: true }).fill('a photo of a cat');
   await panel().getByLabel('Steps', { exact: true }).fill('2');
   await panel().getByLabel('Seed', { exact: true }).fill('42');
-  await panel().getByLabel('Width', { exact: true }).fill('64');
-  await panel().getByLabel('Height', { exact: true }).fill('64');
+  await panel().getByLabel('Width', { exact: true }).fill('16');
+  await panel().getByLabel('Height', { exact: true }).fill('16');
   await addFromRepo(LORA_REPO, ADAPTER);
 }
 

@@ -76,8 +76,8 @@ describe('Gallery, prompt LoRA tags and PNG parameters (built app)', () => {
     await field('Steps').fill('2');
     await field('Guidance').fill('6.5');
     await field('Seed').fill('42');
-    await field('Width').fill('64');
-    await field('Height').fill('64');
+    await field('Width').fill('16');
+    await field('Height').fill('16');
     const base = await generateImage();
 
     await page.getByRole('button', { name: 'Add LoRA…' }).click();
@@ -114,8 +114,8 @@ describe('Gallery, prompt LoRA tags and PNG parameters (built app)', () => {
       steps: 2,
       cfgScale: 6.5,
       seed: 42,
-      width: 64,
-      height: 64,
+      width: 16,
+      height: 16,
       model: MODEL_REPO,
     });
     expect(p.scheduler).toBeDefined();
@@ -137,8 +137,8 @@ describe('Gallery, prompt LoRA tags and PNG parameters (built app)', () => {
     expect(await field('Steps').inputValue()).toBe('2');
     expect(await field('Guidance').inputValue()).toBe('6.5');
     expect(await field('Seed').inputValue()).toBe('42');
-    expect(await field('Width').inputValue()).toBe('64');
-    expect(await field('Height').inputValue()).toBe('64');
+    expect(await field('Width').inputValue()).toBe('16');
+    expect(await field('Height').inputValue()).toBe('16');
     expect(await captioned('Scheduler', 'select').inputValue()).toBe(scheduler);
     expect(await page.getByRole('alert').count()).toBe(0);
     expect(problems).toEqual([]);

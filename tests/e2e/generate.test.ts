@@ -9,6 +9,7 @@ import type { AppFixture } from './app-fixture.ts';
 import { type PageProblem, screenshot } from './browser.ts';
 import {
   ADAPTER,
+  E2E_BACKEND,
   LORA_REPO,
   MODEL_REPO,
   meanAbsDiff,
@@ -57,13 +58,17 @@ describe('Generate panel (built app, Chromium, local Hub)', () => {
     await expect
       .poll(() => panel().getByLabel('Model status').textContent(), { timeout: 120_000 })
       .toMatch(/^Loaded fixtures\/tiny-sd15/);
+    // The worker runs the networks on WebGPU (SwiftShader here) unless the run asks for wasm.
+    expect(await panel().getByLabel('Model status').textContent()).toMatch(
+      E2E_BACKEND === 'wasm' ? /\bwasm\)/ : /\bwebgpu\)/,
+    );
     await panel().getByLabel('Prompt', { exact: true }).fill('a photo of a cat');
     await panel().getByLabel('Steps', { exact: true }).fill('3');
     await panel().getByLabel('Seed', { exact: true }).fill('42');
-    await panel().getByLabel('Width', { exact: true }).fill('64');
-    await panel().getByLabel('Height', { exact: true }).fill('64');
+    await panel().getByLabel('Width', { exact: true }).fill('16');
+    await panel().getByLabel('Height', { exact: true }).fill('16');
     base = await generateImage();
-    expect(base.length).toBe(64 * 64 * 4);
+    expect(base.length).toBe(16 * 16 * 4);
     expect(await panel().getByLabel('Generation progress').getAttribute('data-steps-done')).toBe('3');
     await screenshot(page, 'generate-1-base');
   }, 180_000);

@@ -28,7 +28,7 @@ import {
  * far below what a new seed or a rank-4 LoRA at weight 1 does on the tiny model.
  */
 const MIN_DIFF = 1;
-const SIZE = 32;
+const SIZE = 16;
 
 let fixture: AppFixture | undefined;
 let page: Page;

@@ -115,7 +115,16 @@ export async function openModelRuntime(
 async function openOnWebGpu(src: ModelSource, created: CreatedDevice): Promise<ModelRuntime> {
   const { device, status } = created;
   const weightDType = chooseWeightDtype(device);
-  const model = await loadModel(src, { session: { backend: 'webgpu', device }, weightDType });
+  const model = await loadModel(src, {
+    session: {
+      backend: 'webgpu',
+      device,
+      // Errors only: ORT warns at every session that it placed shape computations on the CPU
+      // (expected: compute nodes all run on WebGPU, tests/e2e/numeric-webgpu checks it).
+      logSeverityLevel: 3,
+    },
+    weightDType,
+  });
   const { manager, store } = gpuAdapterManager(model, device);
   const adapter = [status.adapter.vendor, status.adapter.description].filter(Boolean).join(' ');
   return {
