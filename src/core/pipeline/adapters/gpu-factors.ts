@@ -66,33 +66,68 @@ export function isPlainLora(m: AdapterModule, out: number, n: number): boolean {
 const usage = (): GPUBufferUsageFlags =>
   GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
-export class FactorCache {
-  private readonly cache = new Map<unknown, Cached>();
+/** Factor buffer sets by key: creation (counted), writes through one reused staging array, pruning. */
+abstract class FactorBufferSets<K, E extends LoraFactorBuffers> {
+  protected readonly cache = new Map<K, E>();
   readonly stats: FactorStats = { buffersCreated: 0, factorWrites: 0, scaleWrites: 0 };
+  /** Reused staging for padded writes and scales (grown, never shrunk). */
+  private scratch = new Float32Array(0);
 
   constructor(private readonly device: GPUDevice) {}
 
-  private create(label: string, floats: number): GPUBuffer {
+  protected create(label: string, floats: number): GPUBuffer {
     this.stats.buffersCreated++;
     return this.device.createBuffer({ label, size: Math.max(4, floats * 4), usage: usage() });
   }
 
-  private write(buffer: GPUBuffer, data: Float32Array): void {
+  protected write(buffer: GPUBuffer, data: Float32Array): void {
     this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
   }
 
-  static keyOf(term: GpuTerm): unknown {
-    return term.slot?.key ?? term.module.factors.up!.data;
-  }
-
-  /** Reused staging for padded writes and scales (grown, never shrunk). */
-  private scratch = new Float32Array(0);
-
-  private staging(length: number): Float32Array {
+  /** `length` zeros of the staging array (valid until the next call). */
+  protected staging(length: number): Float32Array {
     if (this.scratch.length < length) this.scratch = new Float32Array(length);
     const s = this.scratch.subarray(0, length);
     s.fill(0);
     return s;
+  }
+
+  /** Drops `key`'s buffers when they no longer have the wanted shape. */
+  protected dropIfReshaped(key: K, same: (e: E) => boolean): E | undefined {
+    const e = this.cache.get(key);
+    if (!e || same(e)) return e;
+    this.destroyEntry(e);
+    this.cache.delete(key);
+    return undefined;
+  }
+
+  /** Destroys the buffers of every key `keep` rejects. */
+  prune(keep: (key: K) => boolean): void {
+    for (const [key, c] of this.cache) {
+      if (keep(key)) continue;
+      this.destroyEntry(c);
+      this.cache.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  private destroyEntry(c: E): void {
+    c.up.destroy();
+    c.down.destroy();
+    c.scale.destroy();
+  }
+
+  destroy(): void {
+    this.prune(() => false);
+  }
+}
+
+export class FactorCache extends FactorBufferSets<unknown, Cached> {
+  static keyOf(term: GpuTerm): unknown {
+    return term.slot?.key ?? term.module.factors.up!.data;
   }
 
   /** `up` [out, r] into the buffer's [out, T] and `down` [r, n] into [T, n], zeros past r. */
@@ -121,12 +156,7 @@ export class FactorCache {
     const r = m.factors.down!.shape[0]!;
     const t = Math.max(r, term.slot?.rank ?? 0);
     const key = FactorCache.keyOf(term);
-    let c = this.cache.get(key);
-    if (c && (c.out !== out || c.n !== n || c.t !== t)) {
-      this.destroyEntry(c);
-      this.cache.delete(key);
-      c = undefined;
-    }
+    let c = this.dropIfReshaped(key, (e) => e.out === out && e.n === n && e.t === t);
     if (!c) {
       c = {
         up: this.create(`${label}:up`, out * t),
@@ -156,29 +186,6 @@ export class FactorCache {
     }
     return c;
   }
-
-  /** Destroys the buffers of every term whose key `keep` rejects. */
-  prune(keep: (key: unknown) => boolean): void {
-    for (const [key, c] of this.cache) {
-      if (keep(key)) continue;
-      this.destroyEntry(c);
-      this.cache.delete(key);
-    }
-  }
-
-  get size(): number {
-    return this.cache.size;
-  }
-
-  private destroyEntry(c: Cached): void {
-    c.up.destroy();
-    c.down.destroy();
-    c.scale.destroy();
-  }
-
-  destroy(): void {
-    this.prune(() => false);
-  }
 }
 
 interface ConcatEntry extends LoraFactorBuffers {
@@ -197,39 +204,12 @@ interface ConcatEntry extends LoraFactorBuffers {
  * new term rewrites `up`/`down` in place when R is unchanged (with target-rank slots it always is),
  * and reallocates only when the set of ranks changes.
  */
-export class ConcatFactorCache {
-  private readonly cache = new Map<string, ConcatEntry>();
-  readonly stats: FactorStats = { buffersCreated: 0, factorWrites: 0, scaleWrites: 0 };
-  private scratch = new Float32Array(0);
-
-  constructor(private readonly device: GPUDevice) {}
-
-  private create(label: string, floats: number): GPUBuffer {
-    this.stats.buffersCreated++;
-    return this.device.createBuffer({ label, size: Math.max(4, floats * 4), usage: usage() });
-  }
-
-  private staging(length: number): Float32Array {
-    if (this.scratch.length < length) this.scratch = new Float32Array(length);
-    const s = this.scratch.subarray(0, length);
-    s.fill(0);
-    return s;
-  }
-
-  private write(buffer: GPUBuffer, data: Float32Array): void {
-    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
-  }
-
+export class ConcatFactorCache extends FactorBufferSets<string, ConcatEntry> {
   /** The concatenated buffers of `terms` (all plain LoRA on an [out, n] weight) under `key`. */
   ensure(key: string, terms: readonly GpuTerm[], out: number, n: number, label: string): LoraFactorBuffers {
     const ranks = terms.map((t) => Math.max(t.module.factors.down!.shape[0]!, t.slot?.rank ?? 0));
     const r = ranks.reduce((a, b) => a + b, 0);
-    let c = this.cache.get(key);
-    if (c && (c.out !== out || c.n !== n || c.t !== r)) {
-      this.destroyEntry(c);
-      this.cache.delete(key);
-      c = undefined;
-    }
+    let c = this.dropIfReshaped(key, (e) => e.out === out && e.n === n && e.t === r);
     if (!c) {
       c = {
         up: this.create(`${label}:up-cat`, out * r),
@@ -277,28 +257,5 @@ export class ConcatFactorCache {
       c.scaleKey = scales;
     }
     return c;
-  }
-
-  /** Destroys the buffers of every key `keep` rejects. */
-  prune(keep: (key: string) => boolean): void {
-    for (const [key, c] of this.cache) {
-      if (keep(key)) continue;
-      this.destroyEntry(c);
-      this.cache.delete(key);
-    }
-  }
-
-  get size(): number {
-    return this.cache.size;
-  }
-
-  private destroyEntry(c: ConcatEntry): void {
-    c.up.destroy();
-    c.down.destroy();
-    c.scale.destroy();
-  }
-
-  destroy(): void {
-    this.prune(() => false);
   }
 }
