@@ -47,7 +47,31 @@ export interface MergeModuleArgs {
   wEff: GPUBuffer;
   /** The target's bias, needed when a term changes it (a LoRA bias, full `diff_b`, norm `b_norm`). */
   bias?: { b0: GPUBuffer; bEff: GPUBuffer; count: number };
-  terms: readonly AdapterTerm[];
+  /** With `uid` (the factor values' id: it changes when a hotswap rewrites them in place). */
+  terms: readonly (AdapterTerm & { uid?: number })[];
+  /**
+   * Keeps the terms' own factor arrays on the GPU across calls (the GPU store's persistent
+   * factors): an array of a term that has a `uid` is uploaded through it; arrays made for this
+   * call (coefficient scales, products) still go into per-call buffers.
+   */
+  persistent?: PersistentUploads;
+}
+
+/** GPU copies of factor arrays that outlive one merge. */
+export interface PersistentUploads {
+  /** `data`'s buffer (made once; rewritten when `uid` changed since the last call). */
+  buffer(data: Float32Array, uid: number, label: string): GPUBuffer;
+}
+
+/** Each term's own factor arrays (tensors and DoRA magnitude), with the term's uid. */
+function ownArrays(terms: MergeModuleArgs['terms']): Map<Float32Array, number> {
+  const out = new Map<Float32Array, number>();
+  for (const t of terms) {
+    if (t.uid === undefined) continue;
+    for (const f of Object.values(t.module.factors)) out.set(f.data, t.uid);
+    if (t.module.dora) out.set(t.module.dora.magnitude.data, t.uid);
+  }
+  return out;
 }
 
 /** Buffers made for one merge, destroyed once its work is submitted. */
@@ -55,13 +79,21 @@ class Scratch {
   readonly #device: GPUDevice;
   readonly #label: string;
   readonly #buffers: GPUBuffer[] = [];
+  readonly #persistent: { uploads: PersistentUploads; own: Map<Float32Array, number> } | null;
 
-  constructor(device: GPUDevice, label: string) {
+  constructor(
+    device: GPUDevice,
+    label: string,
+    persistent: { uploads: PersistentUploads; own: Map<Float32Array, number> } | null = null,
+  ) {
     this.#device = device;
     this.#label = label;
+    this.#persistent = persistent;
   }
 
   upload(name: string, data: Float32Array): GPUBuffer {
+    const uid = this.#persistent?.own.get(data);
+    if (uid !== undefined) return this.#persistent!.uploads.buffer(data, uid, `${this.#label}:${name}`);
     const b = createStorageBuffer(this.#device, { label: `${this.#label}:${name}`, data });
     this.#buffers.push(b);
     return b;
@@ -317,7 +349,11 @@ export async function mergeModule(device: GPUDevice, args: MergeModuleArgs): Pro
       { module: args.module, terms: args.terms.map((t) => t.module.module) },
     );
   }
-  const scratch = new Scratch(device, `merge:${args.module}`);
+  const scratch = new Scratch(
+    device,
+    `merge:${args.module}`,
+    args.persistent ? { uploads: args.persistent, own: ownArrays(args.terms) } : null,
+  );
   try {
     const encoder = device.createCommandEncoder({ label: `merge:${args.module}` });
     const ctx: Ctx = { device, encoder, scratch, module: args.module };

@@ -7,6 +7,9 @@
  * `scale[j] = coefficient * alpha/rank` for `j < rank` and 0 past it, so target-rank padding adds
  * nothing whatever the padded rows hold.
  */
+
+import type { PersistentUploads } from '../../gpu/merge-module.ts';
+import { createStorageBuffer } from '../../gpu/storage-buffer.ts';
 import type { AdapterModule } from '../../lora/adapter.ts';
 import { moduleScale } from '../../lora/merge-cpu.ts';
 import type { StoreTerm } from './weight-store.ts';
@@ -257,5 +260,50 @@ export class ConcatFactorCache extends FactorBufferSets<string, ConcatEntry> {
       c.scaleKey = scales;
     }
     return c;
+  }
+}
+
+/**
+ * GPU copies of the factor arrays of non-plain terms (DoRA, LoHa, LoKr, Tucker, full, norm, LoRA
+ * with a bias), which go through `mergeModule`: each array is uploaded once and rewritten in place
+ * when its term's uid changed (a hotswap into the same arrays), so a slider move or a per-step
+ * schedule uploads nothing but the per-call coefficient scales.
+ */
+export class FactorUploads implements PersistentUploads {
+  private readonly cache = new Map<Float32Array, { buffer: GPUBuffer; uid: number }>();
+  readonly stats = { buffersCreated: 0, rewrites: 0 };
+
+  constructor(private readonly device: GPUDevice) {}
+
+  buffer(data: Float32Array, uid: number, label: string): GPUBuffer {
+    const c = this.cache.get(data);
+    if (c && c.uid === uid) return c.buffer;
+    if (c) {
+      this.device.queue.writeBuffer(c.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+      c.uid = uid;
+      this.stats.rewrites++;
+      return c.buffer;
+    }
+    this.stats.buffersCreated++;
+    const buffer = createStorageBuffer(this.device, { label: `${label}:kept`, data });
+    this.cache.set(data, { buffer, uid });
+    return buffer;
+  }
+
+  /** Destroys the copies of arrays `keep` rejects. */
+  prune(keep: (data: Float32Array) => boolean): void {
+    for (const [data, c] of this.cache) {
+      if (keep(data)) continue;
+      c.buffer.destroy();
+      this.cache.delete(data);
+    }
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  destroy(): void {
+    this.prune(() => false);
   }
 }

@@ -10,8 +10,9 @@
  * - `effective`: one buffer per touched module, allocated on its first live term (sized as the
  *   source, i.e. ORT-padded), rewritten from `base` by every merge.
  * Merges: plain LoRA terms go through merge-lora with persistent factor buffers (gpu-factors.ts:
- * only coefficients are rewritten per call); every other kind (DoRA, LoHa, LoKr, full, norm,
- * Tucker, a LoRA bias) through `mergeModule`, which uploads its factors per call.
+ * only coefficients are rewritten per call; several terms on a module are one launch over their
+ * concatenated ranks); every other kind (DoRA, LoHa, LoKr, full, norm, Tucker, a LoRA bias) through
+ * `mergeModule`, with the terms' factor arrays kept on the GPU too (`FactorUploads`).
  * Dirty tracking as on the CPU: a module is merged only when its signature (base version plus
  * each term's uid and coefficient) changed. Every fused or effective weight is checked for
  * NaN/Inf (`assertFinite`, naming the module) before the change commits.
@@ -35,7 +36,7 @@ import type {
   ModuleWeights,
   StoreCounters,
 } from './adapter-store.ts';
-import { ConcatFactorCache, FactorCache, type GpuTerm, isPlainLora } from './gpu-factors.ts';
+import { ConcatFactorCache, FactorCache, FactorUploads, type GpuTerm, isPlainLora } from './gpu-factors.ts';
 import { FiniteBatch, type FiniteCheck, nonfiniteError } from './gpu-finite-batch.ts';
 import { type LedgerEntry, StoreLedger, signatureOf } from './store-ledger.ts';
 import { storeId } from './weight-store.ts';
@@ -131,6 +132,8 @@ export class GpuWeightStore implements AdapterStore {
   readonly factors: FactorCache;
   /** Concatenated factors of modules with several plain LoRA terms (one launch for all). */
   readonly concat: ConcatFactorCache;
+  /** Factor arrays of the terms `mergeModule` merges (DoRA, LyCORIS kinds, ...), kept on the GPU. */
+  readonly uploads: FactorUploads;
   readonly finite: FiniteBatch;
   readonly stats: GpuStoreStats = {
     recomputes: 0,
@@ -150,6 +153,7 @@ export class GpuWeightStore implements AdapterStore {
   ) {
     this.factors = new FactorCache(device);
     this.concat = new ConcatFactorCache(device);
+    this.uploads = new FactorUploads(device);
     this.finite = new FiniteBatch(device);
     this.baseSource = options.base ?? null;
   }
@@ -267,6 +271,14 @@ export class GpuWeightStore implements AdapterStore {
       [...this.entries].filter(([, e]) => e.terms.length > 1).map(([id]) => `${id}:effective`),
     );
     this.concat.prune((k) => several.has(k));
+    const arrays = new Set<Float32Array>();
+    for (const e of this.entries.values()) {
+      for (const t of e.terms) {
+        for (const f of Object.values(t.module.factors)) arrays.add(f.data);
+        if (t.module.dora) arrays.add(t.module.dora.magnitude.data);
+      }
+    }
+    this.uploads.prune((d) => arrays.has(d));
   }
 
   /** @internal */
@@ -324,6 +336,7 @@ export class GpuWeightStore implements AdapterStore {
     this.entries.clear();
     this.factors.destroy();
     this.concat.destroy();
+    this.uploads.destroy();
     this.finite.destroy();
   }
 }
@@ -571,6 +584,7 @@ export class GpuStoreTransaction implements AdapterStoreTransaction {
         wEff: dst.weight,
         ...(src.bias && dst.bias ? { bias: { b0: src.bias, bEff: dst.bias, count: e.biasCount } } : {}),
         terms,
+        persistent: this.store.uploads,
       });
       return;
     }
