@@ -15,6 +15,7 @@ import { LorafuseError } from '../../errors.ts';
 import type { Component } from '../lora/adapter.ts';
 import type { AdapterManager, AdapterWeightInput } from '../pipeline/adapters.ts';
 import { stepAdapterWeights } from '../pipeline/step-weights.ts';
+import type { LoraByteCache } from './lora-byte-cache.ts';
 
 function invalid(message: string, details: Record<string, unknown> = {}): LorafuseError {
   return new LorafuseError('invalid-argument', message, details);
@@ -29,7 +30,7 @@ export class EngineAdapters {
   constructor(
     private readonly manager: AdapterManager,
     /** The bytes of every LoRA file read (and merged) so far, by `LoraSummary.file`. */
-    private readonly bytes: Map<string, Uint8Array>,
+    private readonly bytes: LoraByteCache,
   ) {}
 
   /** The fused adapters, in fuse order. */
@@ -135,6 +136,8 @@ export class EngineAdapters {
     // last segment (`fileStem`, the default adapter name) is `name`.
     const file = `merged/${++this.merges}/${name}.safetensors`;
     this.bytes.set(file, bytes);
+    // Nothing can read a merged adapter again: its bytes are never dropped from the cache.
+    this.bytes.markInUse(file);
     this.held.set(name, file);
     return { file, bytes };
   }

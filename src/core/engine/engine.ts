@@ -26,6 +26,7 @@ import {
 import { isSafetensorsName } from '../pipeline/adapters/lora-source.ts';
 import { createGenerationEngine } from './generation-engine.ts';
 import { normalizeHubUrl } from './hub-url.ts';
+import { LoraByteCache } from './lora-byte-cache.ts';
 import { readLoraBytes } from './lora-bytes.ts';
 import { knownBaseTargets, summarizeLora } from './lora-summary.ts';
 
@@ -70,7 +71,8 @@ export function createEngine(deps: EngineDeps = {}): EngineApi {
   });
 
   /** Bytes of every LoRA file read, by `LoraSummary.file`: generation loads adapters from them. */
-  const loraBytes = new Map<string, Uint8Array>();
+  // Bounded (2 GiB, least recently used dropped first); merged adapters' bytes are never dropped.
+  const loraBytes = new LoraByteCache();
   const transfer = deps.transfer ?? (<T>(v: T) => v);
   let lifeLock: Promise<string> | undefined;
   /** The device-lost error once it happened; every later model call throws it. */

@@ -28,13 +28,14 @@ import { latentPreview } from '../pipeline/latent-preview.ts';
 import type { LoadedModel } from '../pipeline/model.ts';
 import { stepAdapterWeights } from '../pipeline/step-weights.ts';
 import { EngineAdapters } from './adapter-ops.ts';
+import type { LoraByteCache } from './lora-byte-cache.ts';
 import { openModelRuntime } from './model-runtime.ts';
 
 export interface GenerationEngineDeps {
   /** Hub endpoint, token, fetch and cache of the engine. */
   hub(): HubOptions;
   /** The bytes of LoRA files read so far, by `LoraSummary.file` (merged adapters add theirs). */
-  loraBytes: Map<string, Uint8Array>;
+  loraBytes: LoraByteCache;
   /** Marks buffers to move rather than copy across the worker boundary (Comlink.transfer). */
   transfer?: <T>(value: T, buffers: Transferable[]) => T;
   /** The WebGPU entry point models open on (absent: wasm). */
