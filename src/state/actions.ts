@@ -574,6 +574,7 @@ export function createActions(
           tags: tagged.tags,
           loraScale: s.loraScale,
           loraScaleSchedule: s.loraScaleSchedule,
+          fused: s.fusedLoras,
         });
         const { image } = result;
         const png = await encodePng(image.rgba, image.width, image.height, {

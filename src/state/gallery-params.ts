@@ -15,7 +15,7 @@ import { extractPromptLoras } from '../core/pipeline/prompt-loras.ts';
 import { isKeyframes, type Schedule } from '../core/pipeline/schedule.ts';
 import type { SchedulerKind } from '../core/pipeline/schedulers/index.ts';
 import type { GenerationParams } from './slices/generation.ts';
-import type { LoraEntry } from './slices/loras.ts';
+import type { FusedLora, LoraEntry } from './slices/loras.ts';
 
 /** A schedule multiplied by `k` (keyframe positions kept). */
 export function timesSchedule(s: Schedule, k: number): Schedule {
@@ -43,6 +43,8 @@ export interface InfotextInput {
   tags: readonly PromptLora[];
   loraScale: number;
   loraScaleSchedule: Schedule;
+  /** What was fused into the model (not in the request's adapters). */
+  fused?: readonly FusedLora[];
 }
 
 /** The infotext of one run; throws `invalid-argument` as `formatGenerationParams` does. */
@@ -71,6 +73,9 @@ export function runInfotext(r: InfotextInput): string {
     model: r.model,
     ...(Object.keys(schedules).length > 0 ? { adapterSchedules: schedules } : {}),
     ...(scale !== 1 ? { scaleSchedule: scale } : {}),
+    ...(r.fused && r.fused.length > 0
+      ? { fusedAdapters: Object.fromEntries(r.fused.map((f) => [f.adapterName, f.weight * f.loraScale])) }
+      : {}),
   };
   return formatGenerationParams(p);
 }
@@ -136,6 +141,13 @@ export function restorePlan(p: Infotext, loaded: readonly LoraEntry[]): RestoreP
     else if (!loras.some((l) => l.adapterName === t.name)) loras.push({ adapterName: t.name, enabled: true });
   }
   if (missing.length > 0) notes.push(`LoRA(s) not loaded: ${missing.map((n) => `"${n}"`).join(', ')}`);
+  const fused = Object.entries(p.fusedAdapters ?? {});
+  if (fused.length > 0) {
+    // Fusing changes the model, so a restore does not do it by itself.
+    notes.push(
+      `fused into the model for this image: ${fused.map(([n, w]) => `"${n}" at ${w}`).join(', ')}; fuse them again to reproduce it`,
+    );
+  }
   const plan: RestorePlan = { generation, loras, notes };
   if (p.scaleSchedule !== undefined) {
     plan.scale =

@@ -155,6 +155,27 @@ describe('runInfotext and restorePlan', () => {
     expect(plan.notes).toEqual(['LoRA(s) not loaded: "gone"']);
   });
 
+  it('writes what is fused (weight x lora scale) and a restore notes it rather than fusing', () => {
+    const text = runInfotext({
+      ...base,
+      prompt: 'a cat',
+      loras: [],
+      tags: [],
+      fused: [
+        { adapterName: 'style', weight: 0.5, loraScale: 0.8 },
+        { adapterName: 'char', weight: 1, loraScale: 1 },
+      ],
+    });
+    expect(text).toContain('Lorafuse fused: style=0.4; char=1');
+    const parsed = parseGenerationParams(text);
+    expect(parsed.fusedAdapters).toEqual({ style: 0.4, char: 1 });
+    expect(parsed.extra).toBeUndefined();
+    expect(restorePlan(parsed, []).notes).toEqual([
+      'fused into the model for this image: "style" at 0.4, "char" at 1; fuse them again to reproduce it',
+    ]);
+    expect(runInfotext({ ...base, prompt: 'a cat', loras: [], tags: [], fused: [] })).not.toContain('fused');
+  });
+
   it('notes an A1111 sampler lorafuse does not have', () => {
     const plan = restorePlan(
       parseGenerationParams(

@@ -17,7 +17,8 @@
  * that form (`normalizeInfotextPrompt`), which the CLIP tokenizer cannot tell apart from the
  * original, and `parse(format(p))` gives `p` back. Lorafuse's own settings ride along as
  * `Lorafuse schedules` (per-adapter loractl schedules), `Lorafuse scale` (the global LoRA scale
- * schedule) and `Lorafuse version`; A1111 keeps unknown keys, so its users can still paste the text.
+ * schedule), `Lorafuse fused` (adapters fused into the model, at their strength) and
+ * `Lorafuse version`; A1111 keeps unknown keys, so its users can still paste the text.
  */
 import { LorafuseError } from '../../errors.ts';
 import { formatSchedule, parseSchedule, type Schedule, validateSchedule } from './schedule.ts';
@@ -47,6 +48,11 @@ export interface GenerationParams {
   adapterSchedules?: Record<string, Schedule>;
   /** The global LoRA scale schedule (`Lorafuse scale: ...`). */
   scaleSchedule?: Schedule;
+  /**
+   * Adapters fused into the model when the image was made, with the strength each was fused at
+   * (weight x lora scale): `Lorafuse fused: "name=0.8; other=1"`.
+   */
+  fusedAdapters?: Record<string, number>;
   lorafuseVersion?: string;
   /** A1111's `Version` (e.g. `v1.10.1`), kept when read from an A1111 file. */
   version?: string;
@@ -206,12 +212,12 @@ function formatLoraHashes(hashes: Record<string, string>): string {
     .join(', ');
 }
 
-function formatAdapterSchedules(schedules: Record<string, Schedule>): string {
+function formatAdapterSchedules(schedules: Record<string, Schedule>, key = 'Lorafuse schedules'): string {
   return Object.entries(schedules)
     .map(([name, s]) => {
       if (name === '' || /[;=]/.test(name) || pyStrip(name) !== name) {
         throw invalid(
-          `Adapter name '${name}' cannot be written in 'Lorafuse schedules': it must be non-empty, without ';', '=' or edge spaces.`,
+          `Adapter name '${name}' cannot be written in '${key}': it must be non-empty, without ';', '=' or edge spaces.`,
           { name },
         );
       }
@@ -274,6 +280,12 @@ function settingsEntries(p: GenerationParams): [string, string | undefined][] {
         : undefined,
     ],
     ['Lorafuse scale', p.scaleSchedule !== undefined ? formatSchedule(p.scaleSchedule) : undefined],
+    [
+      'Lorafuse fused',
+      p.fusedAdapters && Object.keys(p.fusedAdapters).length > 0
+        ? formatAdapterSchedules(p.fusedAdapters, 'Lorafuse fused')
+        : undefined,
+    ],
     ['Lorafuse version', p.lorafuseVersion],
     ['Version', p.version],
   ];
@@ -411,6 +423,12 @@ const SETTERS: Readonly<Record<string, Setter>> = {
     const s = parseScheduleOrUndefined(v);
     if (s !== undefined) p.scaleSchedule = s;
     return s !== undefined;
+  },
+  'Lorafuse fused': (p, v) => {
+    const s = parseAdapterSchedules(v);
+    if (!s || Object.values(s).some((x) => typeof x !== 'number')) return false;
+    p.fusedAdapters = s as Record<string, number>;
+    return true;
   },
   'Lorafuse version': str('lorafuseVersion'),
   Version: str('version'),
