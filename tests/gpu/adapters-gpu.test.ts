@@ -312,7 +312,7 @@ describe('buffer ownership', () => {
   });
 
   it(
-    '100 fuse/unfuse cycles leave every base buffer (and the effective ones) bit-identical',
+    `${FUSE_CYCLES} fuse/unfuse cycles leave every base buffer (and the effective ones) bit-identical`,
     async () => {
       const device = await getTestDevice();
       const { m } = manager();
