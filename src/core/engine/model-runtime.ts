@@ -43,8 +43,13 @@ export interface ModelRuntimeOptions {
  */
 const devices = new WeakMap<GPU, Promise<CreatedDevice>>();
 const lostDevices = new WeakMap<GPU, LorafuseError>();
+/** Everyone who asked to hear of the device's loss (each engine of the realm). */
+const lostListeners = new WeakMap<GPU, Set<(e: LorafuseError) => void>>();
 
-function deviceFor(gpu: GPU, onLost: ((e: LorafuseError) => void) | undefined): Promise<CreatedDevice> {
+export function deviceFor(
+  gpu: GPU,
+  onLost: ((e: LorafuseError) => void) | undefined,
+): Promise<CreatedDevice> {
   const lost = lostDevices.get(gpu);
   if (lost) {
     throw new LorafuseError(
@@ -53,13 +58,20 @@ function deviceFor(gpu: GPU, onLost: ((e: LorafuseError) => void) | undefined): 
       lost.details,
     );
   }
+  let listeners = lostListeners.get(gpu);
+  if (!listeners) {
+    listeners = new Set();
+    lostListeners.set(gpu, listeners);
+  }
+  if (onLost) listeners.add(onLost);
   let created = devices.get(gpu);
   if (!created) {
+    const notify = listeners;
     created = createDevice(gpu, {
       label: 'lorafuse',
       onLost: (e) => {
         lostDevices.set(gpu, e);
-        onLost?.(e);
+        for (const f of notify) f(e);
       },
     });
     devices.set(gpu, created);
@@ -101,7 +113,7 @@ export async function openModelRuntime(
       session: model.session.bind(model),
       async release() {
         await model.release();
-        merge?.dispose?.();
+        await merge?.dispose();
       },
     },
     adapters,
