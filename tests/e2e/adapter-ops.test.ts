@@ -19,8 +19,9 @@ import type { AppFixture } from './app-fixture.ts';
 import { type PageProblem, screenshot } from './browser.ts';
 import {
   ADAPTER,
+  fillGenerateFields,
   LORA_REPO,
-  MODEL_REPO,
+  loadTinyModel,
   meanAbsDiff,
   openGenerateApp,
   readGeneratedImage,
@@ -77,16 +78,8 @@ beforeAll(async () => {
 
 /** Loads the tiny model, sets a small fast generation and adds the kohya LoRA. */
 async function setUp(): Promise<void> {
-  await page.getByLabel('Model repository').fill(MODEL_REPO);
-  await panel().getByRole('button', { name: 'Load model' }).click();
-  await expect
-    .poll(() => panel().getByLabel('Model status').textContent(), { timeout: 120_000 })
-    .toMatch(/^Loaded fixtures\/tiny-sd15/);
-  await panel().getByLabel('Prompt', { exact: true }).fill('a photo of a cat');
-  await panel().getByLabel('Steps', { exact: true }).fill('2');
-  await panel().getByLabel('Seed', { exact: true }).fill('42');
-  await panel().getByLabel('Width', { exact: true }).fill('16');
-  await panel().getByLabel('Height', { exact: true }).fill('16');
+  await loadTinyModel(page);
+  await fillGenerateFields(page, { steps: 2 });
   await addFromRepo(LORA_REPO, ADAPTER);
 }
 

@@ -19,7 +19,9 @@ import type { AppFixture } from './app-fixture.ts';
 import { type PageProblem, screenshot } from './browser.ts';
 import {
   ADAPTER,
+  fillGenerateFields,
   LORA_REPO,
+  loadTinyModel,
   MODEL_REPO,
   meanAbsDiff,
   openGenerateApp,
@@ -50,14 +52,8 @@ async function generateImage(): Promise<Uint8ClampedArray> {
 
 /** Loads the tiny model, sets a small fast generation, adds the kohya LoRA from its repo listing. */
 async function setUp(): Promise<void> {
-  await page.getByLabel('Model repository').fill(MODEL_REPO);
-  await panel().getByRole('button', { name: 'Load model' }).click();
-  await waitLoaded();
-  await panel().getByLabel('Prompt', { exact: true }).fill('a photo of a cat');
-  await panel().getByLabel('Steps', { exact: true }).fill('2');
-  await panel().getByLabel('Seed', { exact: true }).fill('42');
-  await panel().getByLabel('Width', { exact: true }).fill('16');
-  await panel().getByLabel('Height', { exact: true }).fill('16');
+  await loadTinyModel(page);
+  await fillGenerateFields(page, { steps: 2 });
   await page.getByRole('button', { name: 'Add LoRA…' }).click();
   const d = page.getByRole('dialog');
   await d.getByLabel('LoRA repository').fill(LORA_REPO);

@@ -2,7 +2,7 @@
  * Helpers shared by the e2e tests that generate images in the built app: opening the app against
  * the local Hub, reading the result canvas, and comparing pixels.
  */
-import type { Locator } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { type AppFixture, startAppFixture } from './app-fixture.ts';
 
@@ -43,4 +43,34 @@ export function meanAbsDiff(a: Uint8ClampedArray, b: Uint8ClampedArray): number 
   let sum = 0;
   for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
   return sum / a.length;
+}
+
+/** The Generate region of the app. */
+export function generateRegion(page: Page): Locator {
+  return page.getByRole('region', { name: 'Generate' });
+}
+
+/** Types the tiny fixture repo into the Model panel and loads it; waits until it says Loaded. */
+export async function loadTinyModel(page: Page): Promise<void> {
+  await page.getByLabel('Model repository').fill(MODEL_REPO);
+  await generateRegion(page).getByRole('button', { name: 'Load model' }).click();
+  await expect
+    .poll(() => generateRegion(page).getByLabel('Model status').textContent(), { timeout: 120_000 })
+    .toMatch(/^Loaded fixtures\/tiny-sd15/);
+}
+
+/**
+ * The Generate panel's prompt, steps, seed and square size. Small on purpose: the app runs on
+ * WebGPU on SwiftShader here, about 50x slower than the wasm backend (docs/TESTING.md).
+ */
+export async function fillGenerateFields(
+  page: Page,
+  f: { prompt?: string; steps: number; seed?: number; size?: number },
+): Promise<void> {
+  const field = (name: string) => generateRegion(page).getByLabel(name, { exact: true });
+  await field('Prompt').fill(f.prompt ?? 'a photo of a cat');
+  await field('Steps').fill(String(f.steps));
+  await field('Seed').fill(String(f.seed ?? 42));
+  await field('Width').fill(String(f.size ?? 16));
+  await field('Height').fill(String(f.size ?? 16));
 }

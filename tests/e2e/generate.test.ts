@@ -10,8 +10,9 @@ import { type PageProblem, screenshot } from './browser.ts';
 import {
   ADAPTER,
   E2E_BACKEND,
+  fillGenerateFields,
   LORA_REPO,
-  MODEL_REPO,
+  loadTinyModel,
   meanAbsDiff,
   openGenerateApp,
   readGeneratedImage,
@@ -53,20 +54,12 @@ describe('Generate panel (built app, Chromium, local Hub)', () => {
   let base: Uint8ClampedArray;
 
   it('loads the tiny SD1.5 fixture and generates a base image with live step progress', async () => {
-    await page.getByLabel('Model repository').fill(MODEL_REPO);
-    await panel().getByRole('button', { name: 'Load model' }).click();
-    await expect
-      .poll(() => panel().getByLabel('Model status').textContent(), { timeout: 120_000 })
-      .toMatch(/^Loaded fixtures\/tiny-sd15/);
+    await loadTinyModel(page);
     // The worker runs the networks on WebGPU (SwiftShader here) unless the run asks for wasm.
     expect(await panel().getByLabel('Model status').textContent()).toMatch(
       E2E_BACKEND === 'wasm' ? /\bwasm\)/ : /\bwebgpu\)/,
     );
-    await panel().getByLabel('Prompt', { exact: true }).fill('a photo of a cat');
-    await panel().getByLabel('Steps', { exact: true }).fill('3');
-    await panel().getByLabel('Seed', { exact: true }).fill('42');
-    await panel().getByLabel('Width', { exact: true }).fill('16');
-    await panel().getByLabel('Height', { exact: true }).fill('16');
+    await fillGenerateFields(page, { steps: 3 });
     base = await generateImage();
     expect(base.length).toBe(16 * 16 * 4);
     expect(await panel().getByLabel('Generation progress').getAttribute('data-steps-done')).toBe('3');

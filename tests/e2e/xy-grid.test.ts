@@ -14,8 +14,9 @@ import type { AppFixture } from './app-fixture.ts';
 import { type PageProblem, screenshot } from './browser.ts';
 import {
   ADAPTER,
+  fillGenerateFields,
   LORA_REPO,
-  MODEL_REPO,
+  loadTinyModel,
   meanAbsDiff,
   openGenerateApp,
   readGeneratedImage,
@@ -59,16 +60,8 @@ function crop(rgba: Uint8Array, sheetWidth: number, r: number[]): Uint8ClampedAr
 
 describe('X/Y plot (built app, Chromium, local Hub)', () => {
   it('loads the tiny SD1.5 fixture and the sd15-kohya LoRA', async () => {
-    await page.getByLabel('Model repository').fill(MODEL_REPO);
-    await generatePanel().getByRole('button', { name: 'Load model' }).click();
-    await expect
-      .poll(() => generatePanel().getByLabel('Model status').textContent(), { timeout: 120_000 })
-      .toMatch(/^Loaded fixtures\/tiny-sd15/);
-    await generatePanel().getByLabel('Prompt', { exact: true }).fill('a photo of a cat');
-    await generatePanel().getByLabel('Steps', { exact: true }).fill('2');
-    await generatePanel().getByLabel('Seed', { exact: true }).fill('42');
-    await generatePanel().getByLabel('Width', { exact: true }).fill(String(SIZE));
-    await generatePanel().getByLabel('Height', { exact: true }).fill(String(SIZE));
+    await loadTinyModel(page);
+    await fillGenerateFields(page, { steps: 2, size: SIZE });
 
     await page.getByRole('button', { name: 'Add LoRA…' }).click();
     const d = page.getByRole('dialog');
