@@ -80,6 +80,18 @@ export function deviceFor(
   return created;
 }
 
+/** `model`, whose `release()` then also runs `after` (what the runtime made for it). */
+function alsoReleasing(model: LoadedModel, after: () => Promise<void>): LoadedModel {
+  return {
+    ...model,
+    session: model.session.bind(model),
+    async release() {
+      await model.release();
+      await after();
+    },
+  };
+}
+
 /** Loads `src` with its adapter manager on the chosen backend. */
 export async function openModelRuntime(
   src: ModelSource,
@@ -108,14 +120,9 @@ export async function openModelRuntime(
   const merge = await createMergeBackend({ threads: 1 }).catch(() => undefined);
   const adapters = sessionAdapterManager(model, merge ? { merge } : {});
   return {
-    model: {
-      ...model,
-      session: model.session.bind(model),
-      async release() {
-        await model.release();
-        await merge?.dispose();
-      },
-    },
+    model: alsoReleasing(model, async () => {
+      await merge?.dispose();
+    }),
     adapters,
     backend: 'wasm',
     backendReason: gpu
@@ -140,14 +147,7 @@ async function openOnWebGpu(src: ModelSource, created: CreatedDevice): Promise<M
   const { manager, store } = gpuAdapterManager(model, device);
   const adapter = [status.adapter.vendor, status.adapter.description].filter(Boolean).join(' ');
   return {
-    model: {
-      ...model,
-      session: model.session.bind(model),
-      async release() {
-        await model.release();
-        store.destroy();
-      },
-    },
+    model: alsoReleasing(model, async () => store.destroy()),
     adapters: manager,
     backend: 'webgpu',
     backendReason: `WebGPU on ${adapter || 'the GPU'}, ${weightDType} weights; LoRA merges run in WGSL kernels.`,

@@ -14,6 +14,7 @@
  * submitted (queue order makes later reads of W_eff see it).
  */
 import { LorafuseError } from '../../errors.ts';
+import type { AdapterModule } from '../lora/adapter.ts';
 import type { AdapterTerm } from '../lora/merge-cpu.ts';
 import { addDelta } from './kernels/add-delta/add-delta.ts';
 import { doraNorm } from './kernels/dora-norm/dora-norm.ts';
@@ -63,13 +64,19 @@ export interface PersistentUploads {
   buffer(data: Float32Array, uid: number, label: string): GPUBuffer;
 }
 
-/** Each term's own factor arrays (tensors and DoRA magnitude), with the term's uid. */
+/** A module's own factor arrays: its tensors and DoRA magnitude (what `persistent` keeps). */
+export function factorArrays(m: AdapterModule): Float32Array[] {
+  const out = Object.values(m.factors).map((f) => f.data);
+  if (m.dora) out.push(m.dora.magnitude.data);
+  return out;
+}
+
+/** Each term's own factor arrays, with the term's uid. */
 function ownArrays(terms: MergeModuleArgs['terms']): Map<Float32Array, number> {
   const out = new Map<Float32Array, number>();
   for (const t of terms) {
     if (t.uid === undefined) continue;
-    for (const f of Object.values(t.module.factors)) out.set(f.data, t.uid);
-    if (t.module.dora) out.set(t.module.dora.magnitude.data, t.uid);
+    for (const a of factorArrays(t.module)) out.set(a, t.uid);
   }
   return out;
 }

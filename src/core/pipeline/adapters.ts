@@ -406,22 +406,7 @@ export class AdapterManager {
     return this.exclusive(async () => {
       const combined = combineLoaded(options, this.state.adapters);
       const name = options.adapterName;
-      const slots = new Map<string, Slot>();
-      for (const m of combined.modules) {
-        slots.set(moduleId(m), {
-          component: m.component,
-          module: m.module,
-          current: m,
-          uid: this.nextUid++,
-          buffers: null,
-        });
-      }
-      const ad: LoadedAdapter = {
-        name,
-        source: combined.source,
-        slots,
-        components: new Set(combined.modules.map((m) => m.component)),
-      };
+      const ad = this.newAdapter(name, combined.source, combined.modules);
       await this.transactNow((d) => {
         d.adapters.set(name, ad);
         d.weights.set(name, UNIT_WEIGHTS);
@@ -557,12 +542,8 @@ export class AdapterManager {
     return [...list];
   }
 
-  private commitLoad(
-    name: string,
-    file: string,
-    modules: AdapterModule[],
-    bases: Map<string, ModuleBase>,
-  ): Promise<void> {
+  /** A loaded adapter over `modules`, each slot with a fresh uid and no hotswap buffers yet. */
+  private newAdapter(name: string, source: string, modules: readonly AdapterModule[]): LoadedAdapter {
     const slots = new Map<string, Slot>();
     for (const m of modules) {
       slots.set(moduleId(m), {
@@ -573,12 +554,17 @@ export class AdapterManager {
         buffers: null,
       });
     }
-    const ad: LoadedAdapter = {
-      name,
-      source: file,
-      slots,
-      components: new Set(modules.map((m) => m.component)),
-    };
+    return { name, source, slots, components: new Set(modules.map((m) => m.component)) };
+  }
+
+  private commitLoad(
+    name: string,
+    file: string,
+    modules: AdapterModule[],
+    bases: Map<string, ModuleBase>,
+  ): Promise<void> {
+    const ad = this.newAdapter(name, file, modules);
+    const { slots } = ad;
     return this.transactNow((d, tx, afterCommit) => {
       d.adapters.set(name, ad);
       d.weights.set(name, UNIT_WEIGHTS);

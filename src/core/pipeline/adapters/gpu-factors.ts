@@ -10,7 +10,6 @@
 
 import type { PersistentUploads } from '../../gpu/merge-module.ts';
 import { createStorageBuffer } from '../../gpu/storage-buffer.ts';
-import type { AdapterModule } from '../../lora/adapter.ts';
 import { moduleScale } from '../../lora/merge-cpu.ts';
 import type { StoreTerm } from './weight-store.ts';
 
@@ -44,25 +43,6 @@ export interface FactorStats {
   factorWrites: number;
   /** `scale` rewritten (coefficient changes). */
   scaleWrites: number;
-}
-
-const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-
-/** A term the persistent path takes: plain LoRA, no DoRA, no bias, factors [out, T] · [T, n]. */
-export function isPlainLora(m: AdapterModule, out: number, n: number): boolean {
-  if (m.kind !== 'lora' || m.dora || m.factors.bias) return false;
-  const up = m.factors.up;
-  const down = m.factors.down;
-  if (!up || !down) return false;
-  const t = down.shape[0] ?? 0;
-  return (
-    m.rank > 0 &&
-    m.rank <= t &&
-    up.shape[0] === out &&
-    up.shape[1] === t &&
-    numel(up.shape) === out * t &&
-    numel(down.shape) === t * n
-  );
 }
 
 /** Read at call time: the WebGPU globals exist only once a GPU is set up. */

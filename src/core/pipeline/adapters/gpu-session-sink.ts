@@ -10,7 +10,7 @@ import { LorafuseError } from '../../../errors.ts';
 import { readWeightValues } from '../../gpu/read-buffer.ts';
 import type { WeightDtype } from '../../gpu/weight-words.ts';
 import type { NetworkSession } from '../../graph/runner/session.ts';
-import type { Component, F32Tensor } from '../../lora/adapter.ts';
+import type { F32Tensor } from '../../lora/adapter.ts';
 import type { BaseParams } from '../../lora/merge-cpu.ts';
 import { loraTarget } from '../../lora/target.ts';
 import { AdapterManager, type AdapterManagerOptions } from '../adapters.ts';
@@ -18,21 +18,9 @@ import type { LoadedModel } from '../model.ts';
 import type { ModuleBase } from './adapter-store.ts';
 import type { StateDictReader } from './export-fused.ts';
 import { type GpuBaseSource, type GpuBindingSink, GpuWeightStore } from './gpu-weights.ts';
-import { modelSessions } from './session-sink.ts';
+import { type ComponentSessions, modelSessions, sessionOf } from './session-sink.ts';
 
-export type GpuComponentSessions = Partial<Record<Component, NetworkSession>>;
-
-function sessionOf(sessions: GpuComponentSessions, component: Component): NetworkSession {
-  const s = sessions[component];
-  if (!s) {
-    throw new LorafuseError(
-      'invalid-argument',
-      `no ${component} network is loaded, but an adapter targets it.`,
-      { component },
-    );
-  }
-  return s;
-}
+export type GpuComponentSessions = ComponentSessions;
 
 export function sessionBindingSink(sessions: GpuComponentSessions): GpuBindingSink {
   return {

@@ -24,9 +24,10 @@
 import { LorafuseError } from '../../../errors.ts';
 import { submitEncoders } from '../../gpu/kernel.ts';
 import { mergeLora } from '../../gpu/kernels/merge-lora/merge-lora.ts';
-import { mergeModule } from '../../gpu/merge-module.ts';
+import { factorArrays, mergeModule } from '../../gpu/merge-module.ts';
 import { readWeightValues } from '../../gpu/read-buffer.ts';
 import { type WeightDtype, weightWords } from '../../gpu/weight-words.ts';
+import { ortBufferSize } from '../../graph/runner/session.ts';
 import type { Component } from '../../lora/adapter.ts';
 import type { BaseParams } from '../../lora/merge-cpu.ts';
 import type {
@@ -36,8 +37,9 @@ import type {
   ModuleWeights,
   StoreCounters,
 } from './adapter-store.ts';
-import { ConcatFactorCache, FactorCache, FactorUploads, type GpuTerm, isPlainLora } from './gpu-factors.ts';
+import { ConcatFactorCache, FactorCache, FactorUploads, type GpuTerm } from './gpu-factors.ts';
 import { FiniteBatch, type FiniteCheck, nonfiniteError } from './gpu-finite-batch.ts';
+import { isPlainLora } from './plain-lora.ts';
 import { type LedgerEntry, StoreLedger, signatureOf } from './store-ledger.ts';
 import { storeId } from './weight-store.ts';
 
@@ -121,8 +123,6 @@ export interface GpuModuleWeights {
 /** Read at call time: the WebGPU globals exist only once a GPU is set up. */
 const usage = (): GPUBufferUsageFlags =>
   GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-const ORT_ALIGN = 16;
-const ortSize = (bytes: number): number => Math.max(ORT_ALIGN, Math.ceil(bytes / ORT_ALIGN) * ORT_ALIGN);
 const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 export class GpuWeightStore implements AdapterStore {
@@ -273,10 +273,7 @@ export class GpuWeightStore implements AdapterStore {
     this.concat.prune((k) => several.has(k));
     const arrays = new Set<Float32Array>();
     for (const e of this.entries.values()) {
-      for (const t of e.terms) {
-        for (const f of Object.values(t.module.factors)) arrays.add(f.data);
-        if (t.module.dora) arrays.add(t.module.dora.magnitude.data);
-      }
+      for (const t of e.terms) for (const a of factorArrays(t.module)) arrays.add(a);
     }
     this.uploads.prune((d) => arrays.has(d));
   }
@@ -392,7 +389,7 @@ export class GpuStoreTransaction implements AdapterStoreTransaction {
       biasCount = base.params.bias ? (base.biasCount ?? weightShape[0] ?? 1) : 0;
     } else {
       const up = (what: string, data: Float32Array) => {
-        const padded = new Float32Array(ortSize(data.byteLength) / 4);
+        const padded = new Float32Array(ortBufferSize(data.byteLength) / 4);
         padded.set(data);
         return this.store.createBuffer(`${id}:source.${what}`, padded.byteLength, padded);
       };

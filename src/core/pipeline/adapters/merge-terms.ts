@@ -37,6 +37,7 @@ import {
 import { combineDeltas } from '../../lora/merge-fast/combine-deltas.ts';
 import type { DeltaEntry, DeltaKey } from '../../lora/merge-fast/delta-cache.ts';
 import type { MergeBackend, MergeJob } from '../../lora/merge-fast/merge-backend.ts';
+import { isPlainLora } from './plain-lora.ts';
 
 /** Far below float32's 3.4e38, so rounding in the sums cannot reach it. */
 const FINITE_BOUND = 1e37;
@@ -119,23 +120,6 @@ export interface MergeRequest {
 
 const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
-/** A term the backend can take: a plain LoRA whose factors fit the base as [out, r] · [r, n]. */
-function linear(m: AdapterModule, out: number, n: number): boolean {
-  if (m.kind !== 'lora' || m.dora || m.factors.bias) return false;
-  const up = m.factors.up;
-  const down = m.factors.down;
-  if (!up || !down) return false;
-  const t = down.shape[0] ?? 0;
-  return (
-    m.rank > 0 &&
-    m.rank <= t &&
-    up.shape[0] === out &&
-    up.shape[1] === t &&
-    numel(up.shape) === out * t &&
-    numel(down.shape) === t * n
-  );
-}
-
 function addInto(dst: Float32Array, src: Float32Array): void {
   for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
 }
@@ -169,7 +153,7 @@ export async function mergeModules(
     const shape = r.base.weight.shape;
     const out = shape[0] ?? 1;
     const n = numel(shape) / out;
-    const fast = r.terms.filter((t) => linear(t.module, out, n));
+    const fast = r.terms.filter((t) => isPlainLora(t.module, out, n));
     rest.push(r.terms.filter((t) => !fast.includes(t)));
     const len = r.base.weight.data.length;
     const weight =

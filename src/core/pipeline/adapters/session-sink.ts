@@ -15,7 +15,8 @@ import type { WeightSink } from './weight-store.ts';
 
 export type ComponentSessions = Partial<Record<Component, NetworkSession>>;
 
-function sessionOf(sessions: ComponentSessions, component: Component): NetworkSession {
+/** The session of `component`; an error naming it when the model has none. */
+export function sessionOf(sessions: ComponentSessions, component: Component): NetworkSession {
   const s = sessions[component];
   if (!s) {
     throw new LorafuseError(
